@@ -1,0 +1,1 @@
+"""The `haven` command: administration on the machine that runs the stack."""

@@ -1,0 +1,160 @@
+"""Durable JetStream pull consumers that handle each event once.
+
+A message is acknowledged only after the handler's transaction has committed,
+and that transaction also records the event id (`processed_events`), so a
+redelivery after a crash between commit and ack changes nothing. A handler that
+fails leaves nothing behind; the message is redelivered after a growing delay,
+up to `max_deliver` times. Replicas of a service share the durable consumer,
+so each message goes to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import nats.errors
+import structlog
+from google.protobuf.message import Message
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from haven.events.v1.envelope_pb2 import EventEnvelope
+from haven_runtime.backoff import backoff_delay
+from haven_runtime.bus import EventBus
+from haven_runtime.db import Database, UnitOfWork
+from haven_runtime.events import STREAM, Event, open_envelope, subject_for
+from haven_runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[UnitOfWork, Event[Any]], Awaitable[None]]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        durable: str,
+        db: Database,
+        bus: EventBus,
+        handlers: Mapping[type[Message], Handler],
+        max_deliver: int = 20,
+        ack_wait_seconds: float = 30.0,
+        batch_size: int = 64,
+        retry_base_seconds: float = 0.5,
+    ):
+        self.service = service
+        self.durable = durable
+        self.db = db
+        self.bus = bus
+        self.handlers = {t.DESCRIPTOR.full_name: (t, h) for t, h in handlers.items()}
+        self.max_deliver = max_deliver
+        self.ack_wait_seconds = ack_wait_seconds
+        self.batch_size = batch_size
+        self.retry_base_seconds = retry_base_seconds
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(subject_for(name) for name in self.handlers)
+
+    async def _subscribe(self) -> Any:
+        js = self.bus.js
+        assert js is not None
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait_seconds,
+            filter_subjects=self.subjects,
+            max_ack_pending=1000,
+        )
+        try:
+            await js.consumer_info(STREAM, self.durable)
+        except NotFoundError:
+            await js.add_consumer(STREAM, config)
+        return await js.pull_subscribe_bind(self.durable, stream=STREAM)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        sub = None
+        failures = 0
+        while not stopping.is_set():
+            try:
+                if sub is None:
+                    await _wait_until(self.bus.ready, stopping)
+                    if stopping.is_set():
+                        break
+                    sub = await self._subscribe()
+                    log.info("consumer subscribed", durable=self.durable, subjects=self.subjects)
+                try:
+                    messages = await sub.fetch(self.batch_size, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                failures = 0
+                self.idle.clear()
+                try:
+                    for msg in messages:
+                        await self.handle(msg)
+                finally:
+                    self.idle.set()
+            except Exception as error:  # noqa: BLE001 - keep consuming through outages
+                failures += 1
+                delay = backoff_delay(failures, cap=5.0)
+                log.warning("consumer retrying", durable=self.durable,
+                            error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+                sub = None
+                try:
+                    await asyncio.wait_for(stopping.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone already
+                pass
+
+    async def handle(self, msg: Any) -> None:
+        envelope = EventEnvelope.FromString(msg.data)
+        entry = self.handlers.get(envelope.type)
+        delivered = msg.metadata.num_delivered if msg.metadata else 1
+        with structlog.contextvars.bound_contextvars(
+            request_id=envelope.event_id, event_type=envelope.type, consumer=self.durable
+        ):
+            if entry is None:
+                await msg.ack()
+                return
+            payload_type, handler = entry
+            try:
+                event = open_envelope(envelope, payload_type)
+                async with self.db.unit_of_work(self.service) as uow:
+                    if await uow.claim_event(self.durable, event.event_id):
+                        await handler(uow, event)
+                    else:
+                        log.info("event already handled")
+                    await uow.commit()
+            except Exception as error:  # noqa: BLE001 - any failure means redeliver later
+                if delivered >= self.max_deliver:
+                    log.error("event abandoned after repeated failures", delivered=delivered,
+                              error=str(error) or type(error).__name__)
+                    await msg.term()
+                    return
+                delay = backoff_delay(delivered, base=self.retry_base_seconds, cap=60.0)
+                log.warning("event handler failed, will retry", delivered=delivered,
+                            error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+                await msg.nak(delay=delay)
+                return
+            await msg.ack()
+
+
+async def _wait_until(event: asyncio.Event, stopping: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stopping.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,0 +1,136 @@
+"""Database access: one async engine per process and a unit of work per change.
+
+The unit of work is the only way a handler writes: it owns the transaction, and
+the events a handler raises go into the outbox table inside that same
+transaction, so an event exists if and only if the change it reports does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import insert, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from haven_runtime.events import envelope_for, subject_for
+from haven_runtime.outbox_tables import outbox, processed_events
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain postgresql:// URLs (as operators write them) and pick the async driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("database URL must start with postgresql://")
+
+
+def libpq_url(url: str) -> str:
+    """The same URL without the SQLAlchemy driver suffix, for asyncpg itself."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
+        self.url = libpq_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            echo=echo,
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def unit_of_work(self, producer: str = "") -> UnitOfWork:
+        return UnitOfWork(self.sessions, producer)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """A transaction, plus the events to publish if and only if it commits.
+
+    Use as `async with db.unit_of_work("incidents") as uow: ...; await uow.commit()`.
+    Leaving the block without commit rolls back, events included.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], producer: str):
+        self._sessions = sessions
+        self.producer = producer
+        self._pending: list[dict[str, Any]] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def publish(self, payload: Message, *, event_id: uuid.UUID | None = None) -> uuid.UUID:
+        """Queue an event; it is written to the outbox in this transaction."""
+        event_id = event_id or uuid.uuid4()
+        now = datetime.now(UTC)
+        envelope = envelope_for(payload, event_id=event_id, producer=self.producer, at=now)
+        self._pending.append(
+            {
+                "id": event_id,
+                "subject": subject_for(payload.DESCRIPTOR.full_name),
+                "event_type": payload.DESCRIPTOR.full_name,
+                "envelope": envelope.SerializeToString(),
+                "created_at": now,
+            }
+        )
+        return event_id
+
+    async def claim_event(self, consumer: str, event_id: str) -> bool:
+        """Record that `consumer` handles `event_id`; False if it already did.
+
+        The row is written in this transaction, so a handler that fails leaves
+        no trace and the redelivered event is handled afresh.
+        """
+        result = await self.session.execute(
+            pg_insert(processed_events)
+            .values(consumer=consumer, event_id=uuid.UUID(event_id))
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        return result.first() is not None
+
+    async def flush_events(self) -> None:
+        if self._pending:
+            await self.session.execute(insert(outbox), self._pending)
+            self._pending = []
+
+    async def commit(self) -> None:
+        await self.flush_events()
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        self._pending = []
+        await self.session.rollback()
