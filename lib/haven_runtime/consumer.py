@@ -93,8 +93,8 @@ class EventConsumer:
                     log.info("consumer subscribed", durable=self.durable, subjects=self.subjects)
                 try:
                     messages = await sub.fetch(self.batch_size, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue  # nothing to do for now (nats-py raises either kind)
                 failures = 0
                 self.idle.clear()
                 try:
