@@ -1,0 +1,186 @@
+"""The whole Haven stack on one machine: real servers from wheels and the five processes.
+
+`make run` uses it with var/ and fixed ports (data kept between runs); the
+end-to-end tests use it with a temporary folder and free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from haven_devstack.nats import LocalNats
+from haven_devstack.ports import free_port
+from haven_devstack.postgres import LocalPostgres, ensure_database_sync
+from haven_devstack.seaweed import LocalS3
+from haven_devstack.secrets import DevSecrets, load_or_create
+
+SERVICES = ("identity", "incidents", "notifications", "files")
+STATE_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Every port the stack listens on; 5432 and 4222 are left to other servers."""
+
+    http: int = 8080
+    identity: int = 50051
+    incidents: int = 50052
+    notifications: int = 50053
+    files: int = 50054
+    postgres: int = 55432
+    nats: int = 54222
+    s3: int = 58333
+    smtp: int = 2525
+
+    @classmethod
+    def from_env(cls) -> StackPorts:
+        """Defaults, each overridable: HAVEN_HTTP_PORT, HAVEN_DEV_POSTGRES_PORT, ..."""
+        values = {}
+        for f in fields(cls):
+            name = "HAVEN_HTTP_PORT" if f.name == "http" else f"HAVEN_DEV_{f.name.upper()}_PORT"
+            if name in os.environ:
+                values[f.name] = int(os.environ[name])
+        return cls(**values)
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(**{f.name: free_port() for f in fields(cls)})
+
+
+class Stack:
+    def __init__(self, state_dir: Path, ports: StackPorts, postgres_url: str | None = None):
+        self.state_dir = state_dir.resolve()
+        self.ports = ports
+        self.external_postgres = postgres_url.rstrip("/") if postgres_url else None
+        self.postgres: LocalPostgres | None = None
+        self.nats = LocalNats(self.state_dir / "nats", ports.nats)
+        self.s3 = LocalS3(self.state_dir / "s3", ports.s3)
+        self.secrets: DevSecrets | None = None
+
+    @property
+    def maildir(self) -> Path:
+        return self.state_dir / "mail"
+
+    @property
+    def public_url(self) -> str:
+        return os.environ.get("HAVEN_PUBLIC_URL", f"http://127.0.0.1:{self.ports.http}")
+
+    @property
+    def postgres_url(self) -> str:
+        if self.external_postgres:
+            return self.external_postgres
+        assert self.postgres is not None
+        return self.postgres.url
+
+    def database_url(self, service: str) -> str:
+        return f"{self.postgres_url}/haven_{service}"
+
+    def start_infrastructure(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.maildir.mkdir(exist_ok=True)
+        self.secrets = load_or_create(self.state_dir / "secrets.json")
+        if not self.external_postgres:
+            self.postgres = LocalPostgres(self.state_dir / "postgres", self.ports.postgres)
+            self.postgres.start()
+        for service in SERVICES:
+            ensure_database_sync(self.postgres_url, f"haven_{service}")
+        self.nats.start()
+        self.s3.start()
+        self._write_state()
+
+    def stop_infrastructure(self) -> None:
+        for server in (self.s3, self.nats, self.postgres):
+            if server is not None:
+                server.stop()
+
+    def _write_state(self) -> None:
+        """What `haven admin …` needs to reach the running stack from another terminal."""
+        state = {
+            "public_url": self.public_url,
+            "ports": asdict(self.ports),
+            "databases": {s: self.database_url(s) for s in SERVICES},
+            "nats_url": self.nats.url,
+        }
+        (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    def common_env(self) -> dict[str, str]:
+        assert self.secrets is not None
+        return {
+            "HAVEN_ENV": os.environ.get("HAVEN_ENV", "development"),
+            "HAVEN_LOG_LEVEL": os.environ.get("HAVEN_LOG_LEVEL", "INFO"),
+            "HAVEN_NATS_URL": self.nats.url,
+            "HAVEN_TOKEN_PUBLIC_KEY": self.secrets.token_public_key,
+            "HAVEN_PUBLIC_URL": self.public_url,
+            "HAVEN_MIGRATE_ON_START": "true",
+            "HAVEN_GRPC_HOST": "127.0.0.1",
+            "HAVEN_IDENTITY_ADDR": f"127.0.0.1:{self.ports.identity}",
+            "HAVEN_INCIDENTS_ADDR": f"127.0.0.1:{self.ports.incidents}",
+            "HAVEN_NOTIFICATIONS_ADDR": f"127.0.0.1:{self.ports.notifications}",
+            "HAVEN_FILES_ADDR": f"127.0.0.1:{self.ports.files}",
+        }
+
+    def service_env(self, service: str) -> dict[str, str]:
+        assert self.secrets is not None
+        env = {
+            **self.common_env(),
+            "HAVEN_DATABASE_URL": self.database_url(service),
+            "HAVEN_GRPC_PORT": str(getattr(self.ports, service)),
+        }
+        if service == "identity":
+            env["HAVEN_TOKEN_SIGNING_KEY"] = self.secrets.token_signing_key
+            env["HAVEN_SECRET_KEY"] = self.secrets.secret_key
+        elif service == "notifications":
+            env |= {
+                "HAVEN_SMTP_HOST": "127.0.0.1",
+                "HAVEN_SMTP_PORT": str(self.ports.smtp),
+                "HAVEN_SMTP_SECURITY": "none",
+            }
+        elif service == "files":
+            env |= {
+                "HAVEN_S3_ENDPOINT": self.s3.endpoint,
+                "HAVEN_S3_ACCESS_KEY": self.s3.access_key,
+                "HAVEN_S3_SECRET_KEY": self.s3.secret_key,
+                "HAVEN_S3_SECURE": "false",
+                "HAVEN_FILE_MASTER_KEY": self.secrets.file_master_key,
+            }
+        return env
+
+    def gateway_env(self) -> dict[str, str]:
+        return {
+            **self.common_env(),
+            "HAVEN_HTTP_HOST": os.environ.get("HAVEN_HTTP_HOST", "127.0.0.1"),
+            "HAVEN_HTTP_PORT": str(self.ports.http),
+        }
+
+    def processes(self) -> list[tuple[str, list[str], dict[str, str]]]:
+        """(name, argv, extra environment) of every process `make run` supervises."""
+        python = sys.executable
+        specs = [
+            (
+                "mail",
+                [
+                    python,
+                    "-m",
+                    "haven_devstack.smtp_sink",
+                    "--maildir",
+                    str(self.maildir),
+                    "--port",
+                    str(self.ports.smtp),
+                ],
+                {},
+            )
+        ]
+        specs += [(s, [python, "-m", f"haven_{s}"], self.service_env(s)) for s in SERVICES]
+        specs.append(("gateway", [python, "-m", "haven_gateway"], self.gateway_env()))
+        return specs
+
+
+def read_state(state_dir: Path) -> dict:  # type: ignore[type-arg]
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return json.loads(path.read_text())
