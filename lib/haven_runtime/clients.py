@@ -53,7 +53,9 @@ def channel(address: str) -> grpc.aio.Channel:
     )
 
 
-def call_metadata(token: str | None = None, request_id: str | None = None) -> tuple[tuple[str, str], ...]:
+def call_metadata(
+    token: str | None = None, request_id: str | None = None
+) -> tuple[tuple[str, str], ...]:
     """Metadata for an outgoing call: the caller's token and the request id travel on."""
     token = token if token is not None else ctx.current_internal_token()
     request_id = request_id if request_id is not None else ctx.request_id.get()

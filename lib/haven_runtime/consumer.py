@@ -17,10 +17,10 @@ from typing import Any
 import nats.errors
 import structlog
 from google.protobuf.message import Message
+from haven.events.v1.envelope_pb2 import EventEnvelope
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from haven.events.v1.envelope_pb2 import EventEnvelope
 from haven_runtime.backoff import backoff_delay
 from haven_runtime.bus import EventBus
 from haven_runtime.db import Database, UnitOfWork
@@ -105,8 +105,12 @@ class EventConsumer:
             except Exception as error:  # noqa: BLE001 - keep consuming through outages
                 failures += 1
                 delay = backoff_delay(failures, cap=5.0)
-                log.warning("consumer retrying", durable=self.durable,
-                            error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+                log.warning(
+                    "consumer retrying",
+                    durable=self.durable,
+                    error=str(error) or type(error).__name__,
+                    retry_in=round(delay, 2),
+                )
                 sub = None
                 try:
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
@@ -115,8 +119,8 @@ class EventConsumer:
         if sub is not None:
             try:
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - the connection may be gone already
-                pass
+            except Exception as error:  # noqa: BLE001 - the connection may be gone already
+                log.info("consumer unsubscribe skipped", durable=self.durable, error=str(error))
 
     async def handle(self, msg: Any) -> None:
         envelope = EventEnvelope.FromString(msg.data)
@@ -139,13 +143,20 @@ class EventConsumer:
                     await uow.commit()
             except Exception as error:  # noqa: BLE001 - any failure means redeliver later
                 if delivered >= self.max_deliver:
-                    log.error("event abandoned after repeated failures", delivered=delivered,
-                              error=str(error) or type(error).__name__)
+                    log.error(
+                        "event abandoned after repeated failures",
+                        delivered=delivered,
+                        error=str(error) or type(error).__name__,
+                    )
                     await msg.term()
                     return
                 delay = backoff_delay(delivered, base=self.retry_base_seconds, cap=60.0)
-                log.warning("event handler failed, will retry", delivered=delivered,
-                            error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+                log.warning(
+                    "event handler failed, will retry",
+                    delivered=delivered,
+                    error=str(error) or type(error).__name__,
+                    retry_in=round(delay, 2),
+                )
                 await msg.nak(delay=delay)
                 return
             await msg.ack()

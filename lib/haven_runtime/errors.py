@@ -87,7 +87,9 @@ def to_status(error: ServiceError) -> grpc.Status:
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.message
+                    )
                     for v in error.violations
                 ]
             )

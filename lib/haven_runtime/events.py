@@ -14,7 +14,6 @@ from typing import Generic, TypeVar
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
-
 from haven.events.v1.envelope_pb2 import EventEnvelope
 
 STREAM = "HAVEN_EVENTS"
@@ -34,7 +33,9 @@ def timestamp(at: datetime) -> timestamp_pb2.Timestamp:
     return ts
 
 
-def envelope_for(payload: Message, *, event_id: uuid.UUID, producer: str, at: datetime) -> EventEnvelope:
+def envelope_for(
+    payload: Message, *, event_id: uuid.UUID, producer: str, at: datetime
+) -> EventEnvelope:
     packed = any_pb2.Any()
     packed.Pack(payload)
     return EventEnvelope(
@@ -60,7 +61,9 @@ class Event(Generic[P]):
 def open_envelope(envelope: EventEnvelope, payload_type: type[P]) -> Event[P]:
     payload = payload_type()
     if not envelope.payload.Unpack(payload):
-        raise ValueError(f"event {envelope.event_id} does not carry {payload_type.DESCRIPTOR.full_name}")
+        raise ValueError(
+            f"event {envelope.event_id} does not carry {payload_type.DESCRIPTOR.full_name}"
+        )
     return Event(
         event_id=envelope.event_id,
         type=envelope.type,

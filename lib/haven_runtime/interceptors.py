@@ -58,8 +58,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             if isinstance(error, InvalidToken):
                 error = Unauthenticated("invalid internal token")
             if isinstance(error, ServiceError):
-                log.info("rpc", method=method, status=error.code.name, reason=error.reason,
-                         ms=_ms(started))
+                log.info(
+                    "rpc",
+                    method=method,
+                    status=error.code.name,
+                    reason=error.reason,
+                    ms=_ms(started),
+                )
                 await context.abort_with_status(to_status(error))
             log.exception("rpc failed", method=method, ms=_ms(started))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -90,7 +95,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             inner_su = handler.stream_unary
 
-            async def stream_unary(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async def stream_unary(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> Any:
                 started = time.perf_counter()
                 with structlog.contextvars.bound_contextvars():
                     try:
@@ -110,7 +117,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             inner_us = handler.unary_stream
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 with structlog.contextvars.bound_contextvars():
                     try:

@@ -51,9 +51,7 @@ def create_event_tables(op) -> None:  # type: ignore[no-untyped-def]
     """Alembic operations for a service's first migration."""
     bind = op.get_bind()
     event_metadata.create_all(bind)
-    op.execute(
-        "CREATE INDEX outbox_pending ON outbox (created_at) WHERE published_at IS NULL"
-    )
+    op.execute("CREATE INDEX outbox_pending ON outbox (created_at) WHERE published_at IS NULL")
     op.execute(
         f"""
         CREATE FUNCTION haven_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -60,8 +60,11 @@ class OutboxRelay:
             except Exception as error:  # noqa: BLE001 - the relay must outlive any outage
                 failures += 1
                 delay = backoff_delay(failures, cap=10.0)
-                log.warning("outbox relay retrying", error=str(error) or type(error).__name__,
-                            retry_in=round(delay, 2))
+                log.warning(
+                    "outbox relay retrying",
+                    error=str(error) or type(error).__name__,
+                    retry_in=round(delay, 2),
+                )
                 await self._drop_listener()
                 await _wait_either(stopping, timeout=delay)
         await self._drop_listener()
@@ -94,10 +97,16 @@ class OutboxRelay:
                 ),
                 return_exceptions=True,
             )
-            acked = [row.id for row, result in zip(rows, results, strict=True)
-                     if not isinstance(result, BaseException)]
-            failed = [(row.id, result) for row, result in zip(rows, results, strict=True)
-                      if isinstance(result, BaseException)]
+            acked = [
+                row.id
+                for row, result in zip(rows, results, strict=True)
+                if not isinstance(result, BaseException)
+            ]
+            failed = [
+                (row.id, result)
+                for row, result in zip(rows, results, strict=True)
+                if isinstance(result, BaseException)
+            ]
             if acked:
                 await conn.execute(
                     update(outbox)
@@ -108,8 +117,10 @@ class OutboxRelay:
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == row_id)
-                    .values(attempts=outbox.c.attempts + 1,
-                            last_error=(str(error) or type(error).__name__)[:500])
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        last_error=(str(error) or type(error).__name__)[:500],
+                    )
                 )
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(rows)} events not acknowledged by JetStream")

@@ -59,10 +59,18 @@ class Service:
         self.verifier = TokenVerifier(load_public_key(self.settings.token_public_key))
         self.relay = OutboxRelay(self.db, self.bus)
 
-    def consume(self, durable: str, handlers: Mapping[type[Message], Handler], **options: Any) -> None:
+    def consume(
+        self, durable: str, handlers: Mapping[type[Message], Handler], **options: Any
+    ) -> None:
         self.consumers.append(
-            EventConsumer(service=self.name, durable=durable, db=self.db, bus=self.bus,
-                          handlers=handlers, **options)
+            EventConsumer(
+                service=self.name,
+                durable=durable,
+                db=self.db,
+                bus=self.bus,
+                handlers=handlers,
+                **options,
+            )
         )
 
     async def run(self, register: Registrar, ready: asyncio.Event | None = None) -> None:
@@ -83,8 +91,11 @@ class Service:
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             server,
         )
         self.bound_port = server.add_insecure_port(
@@ -95,7 +106,9 @@ class Service:
         workers = [asyncio.create_task(self.bus.connect(self.stopping), name="bus")]
         if self.relay is not None:
             workers.append(asyncio.create_task(self.relay.run(self.stopping), name="relay"))
-        workers += [asyncio.create_task(c.run(self.stopping), name=c.durable) for c in self.consumers]
+        workers += [
+            asyncio.create_task(c.run(self.stopping), name=c.durable) for c in self.consumers
+        ]
         workers += [asyncio.create_task(job(self.stopping)) for job in self.background]
 
         for name in ["", *names]:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import grpc
-
 from haven_runtime.config import ServiceSettings, load_settings
 from haven_runtime.server import Service
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from haven_devstack.ports import free_port
 from haven_runtime.migrations import upgrade_async
 

@@ -9,7 +9,6 @@ import time
 
 import jwt
 import pytest
-
 from haven_runtime.auth import (
     InvalidToken,
     Principal,
@@ -26,7 +25,9 @@ def run_service_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str
         "from haven_runtime.config import ServiceSettings, load_settings\n"
         "load_settings(ServiceSettings)\n"
     )
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
 
 
 def test_a_missing_setting_stops_the_process_with_one_line_naming_it():
@@ -39,7 +40,11 @@ def test_a_missing_setting_stops_the_process_with_one_line_naming_it():
 
 def test_a_malformed_setting_stops_the_process_naming_it():
     result = run_service_settings(
-        {"HAVEN_DATABASE_URL": "postgresql://x/y", "HAVEN_GRPC_PORT": "fifty", "HAVEN_TOKEN_PUBLIC_KEY": "x"}
+        {
+            "HAVEN_DATABASE_URL": "postgresql://x/y",
+            "HAVEN_GRPC_PORT": "fifty",
+            "HAVEN_TOKEN_PUBLIC_KEY": "x",
+        }
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
@@ -47,8 +52,13 @@ def test_a_malformed_setting_stops_the_process_naming_it():
 
 
 def principal(**changes) -> Principal:  # type: ignore[no-untyped-def]
-    values = {"user_id": "u1", "session_id": "s1", "name": "Ann", "email": "ann@example.org",
-              "schools": {"school-1": "dsl"}}
+    values = {
+        "user_id": "u1",
+        "session_id": "s1",
+        "name": "Ann",
+        "email": "ann@example.org",
+        "schools": {"school-1": "dsl"},
+    }
     values.update(changes)
     return Principal(**values)
 
@@ -78,22 +88,43 @@ def test_an_expired_token_is_refused():
 def test_a_token_for_another_audience_is_refused():
     key = generate_signing_key()
     now = int(time.time())
-    token = jwt.encode({"sub": "u1", "aud": "somewhere-else", "iss": "haven-identity", "iat": now,
-                        "exp": now + 60}, key, algorithm="EdDSA")
+    token = jwt.encode(
+        {
+            "sub": "u1",
+            "aud": "somewhere-else",
+            "iss": "haven-identity",
+            "iat": now,
+            "exp": now + 60,
+        },
+        key,
+        algorithm="EdDSA",
+    )
     with pytest.raises(InvalidToken):
         TokenVerifier(key.public_key()).verify(token)
 
 
 def test_an_unsigned_token_is_refused():
     now = int(time.time())
-    token = jwt.encode({"sub": "u1", "aud": "haven-services", "iss": "haven-identity", "iat": now,
-                        "exp": now + 60}, key=None, algorithm="none")
+    token = jwt.encode(
+        {
+            "sub": "u1",
+            "aud": "haven-services",
+            "iss": "haven-identity",
+            "iat": now,
+            "exp": now + 60,
+        },
+        key=None,
+        algorithm="none",
+    )
     with pytest.raises(InvalidToken):
         TokenVerifier(generate_signing_key().public_key()).verify(token)
 
 
 def test_event_subjects_follow_the_versioned_protobuf_name():
-    assert subject_for("haven.incidents.v1.IncidentRecorded") == "haven.events.incidents.v1.IncidentRecorded"
+    assert (
+        subject_for("haven.incidents.v1.IncidentRecorded")
+        == "haven.events.incidents.v1.IncidentRecorded"
+    )
 
 
 def test_log_lines_are_json_with_service_and_request_id_and_never_a_password(capsys):
