@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from haven_devstack.nats import LocalNats
 from haven_devstack.ports import free_port
 from haven_devstack.postgres import LocalPostgres

@@ -8,11 +8,11 @@ the app's shutdown, which closes the gRPC channels.
 from __future__ import annotations
 
 import uvicorn
-from haven_runtime.config import load_settings
-from haven_runtime.logging import configure_logging, get_logger
 
 from haven_gateway.app import create_app
 from haven_gateway.settings import GatewaySettings
+from haven_runtime.config import load_settings
+from haven_runtime.logging import configure_logging, get_logger
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from typing import Literal
 import structlog
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from haven.identity.v1 import identity_pb2
 
+from haven.identity.v1 import identity_pb2
 from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem
 from haven_gateway.settings import GatewaySettings

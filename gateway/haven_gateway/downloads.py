@@ -14,13 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 import grpc
-from haven.files.v1 import files_pb2
-from haven_runtime.errors import from_rpc_error
-from haven_runtime.logging import get_logger
 from starlette.responses import StreamingResponse
 
+from haven.files.v1 import files_pb2
 from haven_gateway.peers import Peers, metadata
 from haven_gateway.problems import Problem, problem_from_remote
+from haven_runtime.errors import from_rpc_error
+from haven_runtime.logging import get_logger
 
 log = get_logger("haven.gateway.downloads")
 

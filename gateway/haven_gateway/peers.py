@@ -13,15 +13,15 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from haven.files.v1 import files_pb2_grpc
 from haven.identity.v1 import identity_pb2_grpc
 from haven.incidents.v1 import incidents_pb2_grpc
 from haven.notifications.v1 import notifications_pb2_grpc
-from haven_runtime.clients import call_metadata, channel
-from haven_runtime.errors import from_rpc_error
-
 from haven_gateway.problems import problem_from_remote
 from haven_gateway.settings import GatewaySettings
+from haven_runtime.clients import call_metadata, channel
+from haven_runtime.errors import from_rpc_error
 
 R = TypeVar("R")
 

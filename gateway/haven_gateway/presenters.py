@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from haven.files.v1 import files_pb2
 from haven.identity.v1 import identity_pb2
 from haven.incidents.v1 import incidents_pb2

@@ -15,8 +15,9 @@ from http import HTTPStatus
 from typing import Any
 
 import grpc
-from haven_runtime.errors import RemoteError
 from starlette.responses import JSONResponse
+
+from haven_runtime.errors import RemoteError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:haven:problem:"

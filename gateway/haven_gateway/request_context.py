@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterable
 
 import structlog
-from haven_runtime import context as ctx
-from haven_runtime.logging import get_logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven_gateway.problems import Problem
+from haven_runtime import context as ctx
+from haven_runtime.logging import get_logger
 
 log = get_logger("haven.http")
 

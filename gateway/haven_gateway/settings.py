@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from haven_runtime.config import HavenSettings
 from pydantic import Field, model_validator
+
+from haven_runtime.config import HavenSettings
 
 
 class GatewaySettings(HavenSettings):

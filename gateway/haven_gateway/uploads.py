@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from haven.files.v1 import files_pb2
-from haven_runtime.errors import from_rpc_error
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from haven.files.v1 import files_pb2
 from haven_gateway.peers import Peers, metadata
 from haven_gateway.problems import FieldError, Problem, problem_from_remote, validation_failed
+from haven_runtime.errors import from_rpc_error
 
 CHUNK_SIZE = 64 * 1024
 FILE_FIELD = "file"

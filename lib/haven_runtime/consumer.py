@@ -17,10 +17,10 @@ from typing import Any
 import nats.errors
 import structlog
 from google.protobuf.message import Message
-from haven.events.v1.envelope_pb2 import EventEnvelope
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from haven.events.v1.envelope_pb2 import EventEnvelope
 from haven_runtime.backoff import backoff_delay
 from haven_runtime.bus import EventBus
 from haven_runtime.db import Database, UnitOfWork

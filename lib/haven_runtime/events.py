@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
+
 from haven.events.v1.envelope_pb2 import EventEnvelope
 
 STREAM = "HAVEN_EVENTS"

@@ -22,6 +22,9 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
+from minio import Minio
+from minio.error import S3Error
+
 from haven_devstack import (
     LocalNats,
     LocalPostgres,
@@ -37,8 +40,6 @@ from haven_devstack import (
 )
 from haven_devstack.pgroups import descendants, group_members, pid_alive
 from haven_devstack.ports import RESERVED_PORTS
-from minio import Minio
-from minio.error import S3Error
 
 LIB = Path(__file__).resolve().parents[2] / "lib"
 

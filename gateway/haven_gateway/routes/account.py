@@ -6,8 +6,8 @@ from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from haven.identity.v1 import identity_pb2
 
+from haven.identity.v1 import identity_pb2
 from haven_gateway import presenters
 from haven_gateway.auth import (
     Caller,

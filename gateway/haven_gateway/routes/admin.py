@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from haven.identity.v1 import identity_pb2
-from haven.incidents.v1 import incidents_pb2
 from pydantic import BaseModel
 
+from haven.identity.v1 import identity_pb2
+from haven.incidents.v1 import incidents_pb2
 from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.csv_rows import STAFF_COLUMNS, STUDENT_COLUMNS

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from haven.notifications.v1 import notifications_pb2
 
+from haven.notifications.v1 import notifications_pb2
 from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.peers import Peers

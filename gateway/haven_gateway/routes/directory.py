@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+
 from haven.identity.v1 import identity_pb2
 from haven.incidents.v1 import incidents_pb2
-
 from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.peers import Peers

@@ -6,16 +6,16 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Response
+
 from haven.files.v1 import files_pb2
 from haven.incidents.v1 import incidents_pb2
-from haven_runtime.logging import get_logger
-
 from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem
 from haven_gateway.schemas import IncidentIn, IncidentOut, problem_responses
 from haven_gateway.schools import resolve_school_id
+from haven_runtime.logging import get_logger
 
 log = get_logger("haven.gateway.incidents")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from haven_runtime.config import HavenSettings, load_settings
-from haven_runtime.migrations import upgrade
-
 from haven_notifications.app import MIGRATIONS_DIR, serve
 from haven_notifications.settings import NotificationsSettings
+from haven_runtime.config import HavenSettings, load_settings
+from haven_runtime.migrations import upgrade
 
 
 class MigrationSettings(HavenSettings):

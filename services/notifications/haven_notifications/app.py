@@ -7,8 +7,6 @@ from pathlib import Path
 
 from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
 from haven.incidents.v1.incidents_pb2 import IncidentRecorded
-from haven_runtime.server import Registrar, Service
-
 from haven_notifications.adapters.email_queue import EmailQueue
 from haven_notifications.adapters.smtp import SmtpMailer
 from haven_notifications.domain.delivery import RetryPolicy
@@ -16,6 +14,7 @@ from haven_notifications.entrypoints.grpc import registrar
 from haven_notifications.service_layer import handlers
 from haven_notifications.service_layer.email_dispatcher import EmailDispatcher
 from haven_notifications.settings import NotificationsSettings
+from haven_runtime.server import Registrar, Service
 
 NAME = "notifications"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

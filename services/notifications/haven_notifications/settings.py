@@ -5,8 +5,9 @@ from __future__ import annotations
 from email.utils import parseaddr
 from typing import Literal
 
-from haven_runtime.config import ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
+
+from haven_runtime.config import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):

@@ -8,6 +8,7 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
 from haven.files.v1 import files_pb2_grpc
 from haven.identity.v1 import identity_pb2_grpc
 from haven.incidents.v1 import incidents_pb2_grpc

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health
+
 from haven.files.v1 import files_pb2, files_pb2_grpc
 from haven.identity.v1 import identity_pb2, identity_pb2_grpc
 from haven.incidents.v1 import incidents_pb2, incidents_pb2_grpc

@@ -89,6 +89,7 @@ async def test_login_answers_the_tokens_and_user_and_sets_a_strict_session_cooki
 
 async def test_the_session_cookie_is_secure_outside_development(doubles):
     import httpx
+
     from haven_gateway.app import create_app
 
     from .gateway_doubles import settings_for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from haven_gateway.app import create_app
 
 from .gateway_doubles import settings_for

@@ -9,6 +9,7 @@ import signal
 import sys
 
 import httpx
+
 from haven_devstack.ports import free_port
 
 

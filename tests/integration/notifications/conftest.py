@@ -23,6 +23,8 @@ import grpc
 import nats
 import pytest
 from google.protobuf.message import Message
+from nats.js import JetStreamContext
+
 from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
 from haven.incidents.v1 import incidents_pb2 as incidents
 from haven.notifications.v1 import notifications_pb2 as pb
@@ -34,7 +36,6 @@ from haven_notifications.settings import NotificationsSettings
 from haven_runtime.bus import ensure_stream
 from haven_runtime.events import STREAM, envelope_for, subject_for, timestamp
 from haven_runtime.server import Service
-from nats.js import JetStreamContext
 
 PUBLIC_URL = "https://haven.school.example"
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from haven.notifications.v1 import notifications_pb2 as pb
 from nats.js import JetStreamContext
+
+from haven.notifications.v1 import notifications_pb2 as pb
 
 from .conftest import (
     PUBLIC_URL,

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from haven_runtime.bus import EventBus
 from haven_runtime.db import Database
 from haven_runtime.migrations import upgrade_async

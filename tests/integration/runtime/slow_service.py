@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import grpc
+
 from haven_runtime.config import ServiceSettings, load_settings
 from haven_runtime.server import Service
 

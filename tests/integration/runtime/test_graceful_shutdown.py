@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from haven_devstack.ports import free_port
 from haven_runtime.migrations import upgrade_async
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nats.errors
 import sqlalchemy as sa
+from nats.js import JetStreamContext
+
 from haven.identity.v1.identity_pb2 import SchoolCreated
 from haven_devstack.nats import LocalNats
 from haven_devstack.ports import free_port
@@ -18,7 +20,6 @@ from haven_runtime.db import Database, UnitOfWork
 from haven_runtime.events import Event, envelope_for, subject_for
 from haven_runtime.outbox_tables import outbox
 from haven_runtime.relay import OutboxRelay
-from nats.js import JetStreamContext
 
 from .conftest import connected_bus
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from haven_gateway.app import create_app
 from haven_gateway.settings import GatewaySettings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.security import HTTPAuthorizationCredentials
+
 from haven_gateway.auth import csrf_required, session_token_from
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from haven_gateway.csv_rows import STAFF_COLUMNS, STUDENT_COLUMNS, CsvFileError, parse_csv
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
+
 from haven_gateway.field_paths import field_errors, field_path
 from haven_gateway.schemas import IncidentIn
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

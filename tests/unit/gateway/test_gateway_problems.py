@@ -6,6 +6,7 @@ import json
 
 import grpc
 import pytest
+
 from haven_gateway.problems import FieldError, Problem, problem_from_remote
 from haven_runtime.errors import FieldViolation, RemoteError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from haven_gateway.request_context import (
     RequestContextMiddleware,
     is_identity_header,

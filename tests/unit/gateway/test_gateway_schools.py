@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from haven.identity.v1 import identity_pb2
 from haven_gateway.auth import Caller
 from haven_gateway.problems import Problem

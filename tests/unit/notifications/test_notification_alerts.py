@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+
 from haven_notifications.domain.alerts import (
     AlertCursor,
     InvalidCursor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from haven_notifications.domain.delivery import AttemptOutcome, EmailStatus, RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, base_seconds=2.0, cap_seconds=60.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from haven_notifications.domain.emails import (
     ALERT_SUBJECT,
     EmailKind,

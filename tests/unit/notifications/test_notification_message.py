@@ -8,10 +8,11 @@ from email import message_from_bytes, policy
 from email.utils import make_msgid, parsedate_to_datetime
 
 import pytest
+from pydantic import ValidationError
+
 from haven_notifications.adapters.email_queue import ClaimedEmail
 from haven_notifications.adapters.smtp import compose_message
 from haven_notifications.settings import NotificationsSettings
-from pydantic import ValidationError
 
 COMMON = {
     "database_url": "postgresql://postgres@127.0.0.1:5432/x",

@@ -9,6 +9,7 @@ import time
 
 import jwt
 import pytest
+
 from haven_runtime.auth import (
     InvalidToken,
     Principal,

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 
-from haven_runtime.db import Database
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven_notifications.adapters.orm import EmailAttemptRecord, EmailRecord
 from haven_notifications.domain.delivery import AttemptOutcome, EmailStatus, NextStep
 from haven_notifications.domain.emails import SECRET_BEARING_KINDS, WIPED_BODY, OutgoingEmail
+from haven_runtime.db import Database
 
 # The migration's trigger notifies this channel whenever emails are queued.
 NOTIFY_CHANNEL = "haven_email"

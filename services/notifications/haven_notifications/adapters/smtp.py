@@ -15,11 +15,11 @@ from email.utils import format_datetime
 from types import TracebackType
 
 import aiosmtplib
-from haven_runtime.logging import get_logger
 
 from haven_notifications.adapters.email_queue import ClaimedEmail
 from haven_notifications.domain.delivery import AttemptOutcome
 from haven_notifications.settings import NotificationsSettings
+from haven_runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import grpc
+
 from haven.notifications.v1 import notifications_pb2 as pb
 from haven.notifications.v1 import notifications_pb2_grpc as pb_grpc
+from haven_notifications.domain.alerts import AlertView
+from haven_notifications.service_layer import handlers
 from haven_runtime.context import current_principal
 from haven_runtime.db import Database
 from haven_runtime.events import timestamp
 from haven_runtime.server import Registrar
-
-from haven_notifications.domain.alerts import AlertView
-from haven_notifications.service_layer import handlers
 
 PRODUCER = "notifications"
 

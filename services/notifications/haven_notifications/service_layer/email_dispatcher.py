@@ -14,12 +14,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from haven_runtime.backoff import backoff_delay
-from haven_runtime.logging import get_logger
 
 from haven_notifications.adapters.email_queue import NOTIFY_CHANNEL, ClaimedEmail, EmailQueue
 from haven_notifications.adapters.smtp import SendResult, SmtpMailer, SmtpSession, compose_message
 from haven_notifications.domain.delivery import AttemptOutcome, EmailStatus, RetryPolicy
+from haven_runtime.backoff import backoff_delay
+from haven_runtime.logging import get_logger
 
 log = get_logger(__name__)
 

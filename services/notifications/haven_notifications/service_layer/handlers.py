@@ -14,16 +14,11 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
-from haven.incidents.v1.incidents_pb2 import IncidentRecorded
-from haven_runtime.auth import Principal
-from haven_runtime.db import UnitOfWork
-from haven_runtime.errors import FieldViolation, NotFound, ValidationFailed
-from haven_runtime.events import Event
-from haven_runtime.logging import get_logger
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
+from haven.incidents.v1.incidents_pb2 import IncidentRecorded
 from haven_notifications.adapters.email_queue import queue_email
 from haven_notifications.adapters.orm import AlertRecord
 from haven_notifications.domain.alerts import (
@@ -41,6 +36,11 @@ from haven_notifications.domain.emails import (
     password_changed_email,
     password_reset_email,
 )
+from haven_runtime.auth import Principal
+from haven_runtime.db import UnitOfWork
+from haven_runtime.errors import FieldViolation, NotFound, ValidationFailed
+from haven_runtime.events import Event
+from haven_runtime.logging import get_logger
 
 log = get_logger(__name__)
 

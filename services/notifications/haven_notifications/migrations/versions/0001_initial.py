@@ -6,8 +6,9 @@ dispatcher as soon as the transaction that queued the mail commits.
 
 import sqlalchemy as sa
 from alembic import op
-from haven_runtime.outbox_tables import create_event_tables, drop_event_tables
 from sqlalchemy.dialects.postgresql import JSONB
+
+from haven_runtime.outbox_tables import create_event_tables, drop_event_tables
 
 revision = "0001"
 down_revision = None

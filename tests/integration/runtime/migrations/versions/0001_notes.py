@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from alembic import op
+
 from haven_runtime.outbox_tables import create_event_tables, drop_event_tables
 
 revision = "0001"

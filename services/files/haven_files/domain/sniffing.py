@@ -1,0 +1,380 @@
+"""Recognising what a file is from its bytes, as they stream past, in bounded memory.
+
+The filename and the declared content type are never trusted. Most kinds are
+known from their first bytes. Three need more than that, so their checks run
+over the whole stream and decide at the end:
+
+- ZIP packages (DOCX, XLSX, ODT) are told apart by the entries listed in the
+  central directory at the end of the file, so the last bytes are kept;
+- Outlook messages share the OLE compound-file signature with .doc, .xls and
+  .msi, so the stream is searched for the storage that only a message has;
+- plain text must be valid UTF-8 without NUL bytes to its last byte.
+
+puremagic proposes the kinds with a fixed signature. Its database also maps
+loose signatures (a bare RIFF header to WebP, JPEG 2000 to image/jpeg, the
+text "\\x89PNG" to PNG), so each proposal is confirmed against the exact
+signature before it is believed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import struct
+from collections import deque
+from collections.abc import Callable
+
+import puremagic
+
+from haven_files.domain.errors import FileTypeNotAllowed
+from haven_files.domain.kinds import (
+    DOCX,
+    EML,
+    GIF,
+    HEIC,
+    JPEG,
+    MSG,
+    ODT,
+    PDF,
+    PNG,
+    TXT,
+    WEBP,
+    XLSX,
+    FileKind,
+)
+
+# Bytes inspected before deciding which family a file belongs to.
+HEAD_BYTES = 64 * 1024
+# The end of a ZIP kept to read its central directory (about 10,000 entries).
+ZIP_TAIL_BYTES = 1024 * 1024
+
+ZIP_LOCAL_HEADER = b"PK\x03\x04"
+OLE_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
+# Every .msg holds this storage in its root; its name is stored as UTF-16LE.
+MSG_MARKER = "__properties_version1.0".encode("utf-16-le")
+ODT_MIMETYPE = b"application/vnd.oasis.opendocument.text"
+HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+HEIF_GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})
+
+_PROPOSED: dict[str, FileKind] = {
+    "application/pdf": PDF,
+    "image/png": PNG,
+    "image/jpeg": JPEG,
+    "image/gif": GIF,
+    "image/webp": WEBP,
+    "image/heif": HEIC,
+    "image/heic": HEIC,
+}
+
+
+def _is_heic(head: bytes) -> bool:
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return False
+    box_size = int.from_bytes(head[0:4], "big")
+    major = head[8:12]
+    compatible = {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
+    if major in HEIC_BRANDS:
+        return True
+    return major in HEIF_GENERIC_BRANDS and bool(compatible & HEIC_BRANDS)
+
+
+_CONFIRM: dict[FileKind, Callable[[bytes], bool]] = {
+    PDF: lambda head: head.startswith(b"%PDF-"),
+    PNG: lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    JPEG: lambda head: head.startswith(b"\xff\xd8\xff"),
+    GIF: lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
+    WEBP: lambda head: (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP" and head[12:16] in (b"VP8 ", b"VP8L", b"VP8X")
+    ),
+    HEIC: _is_heic,
+}
+
+
+def signature_kinds(head: bytes) -> list[FileKind]:
+    """Kinds recognised by a fixed signature at the start of the file."""
+    try:
+        proposals = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        proposals = []
+    kinds: list[FileKind] = []
+    for proposal in proposals:
+        kind = _PROPOSED.get(proposal.mime_type)
+        if kind is not None and kind not in kinds:
+            kinds.append(kind)
+    # puremagic knows HEIF only by its major brand; phones also write "mif1"
+    # with "heic" among the compatible brands.
+    if HEIC not in kinds:
+        kinds.append(HEIC)
+    return [kind for kind in kinds if _CONFIRM[kind](head)]
+
+
+# -- ZIP packages ------------------------------------------------------------
+
+_EOCD = struct.Struct("<4sHHHHIIH")
+_CENTRAL_ENTRY = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_LOCAL_ENTRY = struct.Struct("<4sHHHHHIIIHH")
+
+
+def zip_entry_names(tail: bytes, total_size: int) -> list[str] | None:
+    """Names in the central directory at the end of a ZIP, or None if it cannot be read.
+
+    Refuses ZIP64, split archives, and archives with anything before or
+    between their entries' directory and its end record: an Office or
+    OpenDocument file has none of these.
+    """
+    search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
+    end = tail.rfind(b"PK\x05\x06", search_from)
+    if end < 0 or end + _EOCD.size > len(tail):
+        return None
+    _, disk, directory_disk, _, count, directory_size, directory_offset, comment_length = (
+        _EOCD.unpack_from(tail, end)
+    )
+    if end + _EOCD.size + comment_length != len(tail):
+        return None
+    zip64 = count == 0xFFFF or 0xFFFFFFFF in (directory_size, directory_offset)
+    if disk or directory_disk or zip64:
+        return None
+    end_in_file = total_size - len(tail) + end
+    if directory_offset + directory_size != end_in_file:
+        return None
+    position = end - directory_size
+    if position < 0:
+        return None  # a directory larger than the tail kept: not an office document
+    names: list[str] = []
+    for _ in range(count):
+        if position + _CENTRAL_ENTRY.size > end:
+            return None
+        fields = _CENTRAL_ENTRY.unpack_from(tail, position)
+        if fields[0] != b"PK\x01\x02":
+            return None
+        flags, name_length, extra_length, comment_length = (
+            fields[3],
+            fields[10],
+            fields[11],
+            fields[12],
+        )
+        name_start = position + _CENTRAL_ENTRY.size
+        raw_name = tail[name_start : name_start + name_length]
+        names.append(raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"))
+        position = name_start + name_length + extra_length + comment_length
+    return names if position == end else None
+
+
+def _first_entry_is_odt_mimetype(head: bytes) -> bool:
+    """OpenDocument puts an uncompressed "mimetype" entry first, at a fixed place."""
+    if len(head) < _LOCAL_ENTRY.size:
+        return False
+    fields = _LOCAL_ENTRY.unpack_from(head, 0)
+    method, compressed_size, name_length, extra_length = fields[3], fields[7], fields[9], fields[10]
+    start = _LOCAL_ENTRY.size
+    if method != 0 or head[start : start + name_length] != b"mimetype":
+        return False
+    data_start = start + name_length + extra_length
+    return head[data_start : data_start + compressed_size] == ODT_MIMETYPE
+
+
+def zip_kind(names: list[str], head: bytes) -> FileKind | None:
+    listed = set(names)
+    if any(name.lower().endswith("vbaproject.bin") for name in names):
+        return None  # macros: a .docm/.xlsm whatever its name says
+    if "[Content_Types].xml" in listed:
+        if "word/document.xml" in listed:
+            return DOCX
+        if "xl/workbook.xml" in listed:
+            return XLSX
+    if names and names[0] == "mimetype" and "content.xml" in listed:
+        if _first_entry_is_odt_mimetype(head):
+            return ODT
+    return None
+
+
+# -- e-mail ------------------------------------------------------------------
+
+_HEADER_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+):")
+_EMAIL_FIELDS = frozenset({"date", "subject", "to", "message-id", "received", "mime-version"})
+
+
+def looks_like_email(head: bytes, complete: bool) -> bool:
+    """An RFC 5322 header section: fields (with folded lines) up to an empty line.
+
+    It must name the sender (From) and at least one other field that every
+    real message has, so a text file that happens to start "Note: ..." is not
+    taken for an e-mail.
+    """
+    names: set[str] = set()
+    ended = False
+    for index, line in enumerate(head.split(b"\n")):
+        line = line.removesuffix(b"\r")
+        if not line:
+            ended = True
+            break
+        if line[:1] in (b" ", b"\t"):
+            if index == 0:
+                return False
+            continue
+        match = _HEADER_FIELD.match(line)
+        if match is None:
+            return False
+        names.add(match.group(1).decode("ascii").lower())
+    if not ended and not complete:
+        return False  # a header section longer than the head: not a message we know
+    return "from" in names and bool(names & _EMAIL_FIELDS)
+
+
+# -- families: the checks that run over the rest of the stream ---------------
+
+
+class _Family:
+    """What a file's head says it may be, and the checks that decide at the end."""
+
+    def __init__(self, kinds: list[FileKind]):
+        self.kinds = kinds
+
+    def feed(self, chunk: bytes) -> None:
+        pass
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        return self.kinds
+
+
+class _ZipPackage(_Family):
+    def __init__(self, head: bytes):
+        super().__init__([DOCX, XLSX, ODT])
+        self._head = head
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        while self._tail_size - len(self._tail[0]) >= ZIP_TAIL_BYTES:
+            self._tail_size -= len(self._tail.popleft())
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        tail = b"".join(self._tail)[-ZIP_TAIL_BYTES:]
+        names = zip_entry_names(tail, total_size)
+        kind = zip_kind(names, self._head) if names else None
+        return [kind] if kind else []
+
+
+class _OleCompound(_Family):
+    def __init__(self) -> None:
+        super().__init__([MSG])
+        self._carry = b""
+        self._seen = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._seen:
+            return
+        window = self._carry + chunk
+        self._seen = MSG_MARKER in window
+        self._carry = window[-(len(MSG_MARKER) - 1) :]
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        return [MSG] if self._seen else []
+
+
+class _Text(_Family):
+    """UTF-8 without NULs for plain text; no NULs for e-mail (bodies may be 8-bit)."""
+
+    def __init__(self, kinds: list[FileKind]):
+        super().__init__(kinds)
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = TXT in kinds
+
+    def feed(self, chunk: bytes) -> None:
+        if b"\x00" in chunk:
+            self.kinds = []
+        elif self._utf8:
+            try:
+                self._decoder.decode(chunk)
+            except UnicodeDecodeError:
+                self._utf8 = False
+                self.kinds = [kind for kind in self.kinds if kind is not TXT]
+        if not self.kinds:
+            raise FileTypeNotAllowed("the content is neither UTF-8 text nor an e-mail message")
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        if self._utf8:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.kinds = [kind for kind in self.kinds if kind is not TXT]
+        return self.kinds
+
+
+def _utf8_so_far(head: bytes) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class ContentSniffer:
+    """Feed every byte of a file; `finish()` names its kind or raises FileTypeNotAllowed.
+
+    It refuses as early as it can (an executable after its first bytes, a name
+    that contradicts the content as soon as the head is known), so a refused
+    upload rarely gets far.
+    """
+
+    def __init__(self, extension: str):
+        self.extension = extension
+        self._head = bytearray()
+        self._family: _Family | None = None
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._size += len(chunk)
+        if self._family is None:
+            room = HEAD_BYTES - len(self._head)
+            self._head += chunk[:room]
+            if len(self._head) < HEAD_BYTES:
+                return
+            self._family = self._recognise(complete=False)
+            chunk = chunk[room:]
+            if not chunk:
+                return
+        self._family.feed(chunk)
+
+    def finish(self) -> FileKind:
+        if self._family is None:
+            if not self._head:
+                raise FileTypeNotAllowed("the file is empty")
+            self._family = self._recognise(complete=True)
+        return self._choose(self._family.finish(self._size))
+
+    def _recognise(self, complete: bool) -> _Family:
+        head = bytes(self._head)
+        family: _Family
+        if kinds := signature_kinds(head):
+            family = _Family(kinds)
+        elif head.startswith(ZIP_LOCAL_HEADER):
+            family = _ZipPackage(head)
+        elif head.startswith(OLE_SIGNATURE):
+            family = _OleCompound()
+        elif b"\x00" not in head:
+            text_kinds = [EML] if looks_like_email(head, complete) else []
+            if _utf8_so_far(head):
+                text_kinds.append(TXT)
+            family = _Text(text_kinds)
+        else:
+            family = _Family([])
+        if not family.kinds:
+            raise FileTypeNotAllowed("the content is not a kind of file Haven accepts")
+        self._choose(family.kinds)  # refuse a contradicting name now, not after the upload
+        family.feed(head)
+        return family
+
+    def _choose(self, kinds: list[FileKind]) -> FileKind:
+        if not kinds:
+            raise FileTypeNotAllowed("the content is not a kind of file Haven accepts")
+        for kind in kinds:
+            if kind.accepts_extension(self.extension):
+                return kind
+        raise FileTypeNotAllowed(
+            f"the name ends in {self.extension} but the content is {kinds[0].content_type}"
+        )

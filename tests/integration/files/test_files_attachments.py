@@ -1,0 +1,147 @@
+"""Incidents take staged files through the IncidentRecorded event, exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from haven.events.v1.envelope_pb2 import EventEnvelope
+from haven.files.v1.files_pb2 import FileDownloaded
+from haven.incidents.v1 import incidents_pb2 as incidents
+from haven_runtime.bus import ensure_stream
+from haven_runtime.events import STREAM, envelope_for, subject_for
+
+from . import upload_samples as samples
+from .conftest import RunningFiles, StartFiles, eventually
+
+DURABLE = "files-attachments"
+
+
+@pytest.fixture
+async def jetstream(nats_url: str) -> AsyncIterator[JetStreamContext]:
+    connection = await nats.connect(nats_url)
+    js = connection.jetstream()
+    await ensure_stream(js)
+    yield js
+    await connection.close()
+
+
+def incident_recorded(
+    school_id: str, recorded_by: str, file_ids: list[str]
+) -> incidents.IncidentRecorded:
+    return incidents.IncidentRecorded(
+        incident_id=str(uuid.uuid4()),
+        school_id=school_id,
+        school_name="Oak Primary",
+        recorded_by=incidents.NamedRef(id=recorded_by, name="Alice Teacher"),
+        file_ids=file_ids,
+    )
+
+
+async def deliver(
+    js: JetStreamContext,
+    payload: incidents.IncidentRecorded,
+    event_id: uuid.UUID,
+    msg_id: bool = True,
+) -> int:
+    """Publish as the incidents relay does; without Nats-Msg-Id the stream keeps a repeat."""
+    envelope = envelope_for(payload, event_id=event_id, producer="incidents", at=datetime.now(UTC))
+    ack = await js.publish(
+        subject_for(payload.DESCRIPTOR.full_name),
+        envelope.SerializeToString(),
+        headers={"Nats-Msg-Id": str(event_id)} if msg_id else None,
+    )
+    return ack.seq
+
+
+async def handled_up_to(js: JetStreamContext, sequence: int) -> None:
+    async def acknowledged() -> bool:
+        info = await js.consumer_info(STREAM, DURABLE)
+        return info.ack_floor.stream_seq >= sequence
+
+    await eventually(acknowledged, what=f"the consumer acknowledged message {sequence}")
+
+
+async def file_row(files: RunningFiles, file_id: str):  # type: ignore[no-untyped-def]
+    (row,) = await files.query(
+        "SELECT status, incident_id, attached_at FROM files WHERE id = $1", uuid.UUID(file_id)
+    )
+    return row
+
+
+async def test_incident_recorded_attaches_the_file_once_even_when_delivered_twice(
+    start_files: StartFiles, jetstream: JetStreamContext
+) -> None:
+    files = await start_files()
+    school, alice = str(uuid.uuid4()), str(uuid.uuid4())
+    stored = await files.upload(alice, {school: "staff"}, school, "bruise.png", samples.png())
+    event = incident_recorded(school, alice, [stored.id])
+    event_id = uuid.uuid4()
+
+    await handled_up_to(jetstream, await deliver(jetstream, event, event_id))
+    first = await file_row(files, stored.id)
+    assert (first["status"], first["incident_id"]) == ("attached", event.incident_id)
+
+    # The same event again (a redelivery), then the same fact under a new id (a re-publication).
+    await deliver(jetstream, event, event_id, msg_id=False)
+    await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
+
+    again = await file_row(files, stored.id)
+    assert dict(again) == dict(first)
+    handled = await files.query(
+        "SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id = $2",
+        DURABLE,
+        event_id,
+    )
+    assert len(handled) == 1
+
+
+async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_is_reported(
+    start_files: StartFiles, jetstream: JetStreamContext
+) -> None:
+    files = await start_files()
+    school, alice, dina, bob = (str(uuid.uuid4()) for _ in range(4))
+    content = samples.pdf(50_000)
+    stored = await files.upload(alice, {school: "staff"}, school, "report.pdf", content)
+    event = incident_recorded(school, alice, [stored.id])
+    await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
+
+    seen = await files.get_file(dina, {school: "dsl"}, stored.id)
+    assert (seen.status, seen.incident_id) == ("attached", event.incident_id)
+    assert seen.HasField("attached_at")
+    metadata, body = await files.download(dina, {school: "dsl"}, stored.id)
+    assert body == content
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await files.get_file(bob, {school: "staff"}, stored.id)
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+    (row,) = await files.query(
+        "SELECT envelope FROM outbox WHERE event_type = $1", FileDownloaded.DESCRIPTOR.full_name
+    )
+    reported = FileDownloaded()
+    EventEnvelope.FromString(row["envelope"]).payload.Unpack(reported)
+    assert (reported.file_id, reported.incident_id, reported.user_id) == (
+        stored.id,
+        event.incident_id,
+        dina,
+    )
+
+
+async def test_an_incident_cannot_take_a_file_someone_else_staged(
+    start_files: StartFiles, jetstream: JetStreamContext
+) -> None:
+    files = await start_files()
+    school, alice, mallory = (str(uuid.uuid4()) for _ in range(3))
+    stored = await files.upload(alice, {school: "staff"}, school, "report.pdf", samples.pdf())
+
+    event = incident_recorded(school, mallory, [stored.id])
+    await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
+
+    row = await file_row(files, stored.id)
+    assert (row["status"], row["incident_id"]) == ("staged", None)
