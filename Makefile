@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps-installed
 GEN    := lib/haven/__init__.py
 PROTOS := $(shell find protos -name '*.proto')
+# The editable install maps each top-level package; a new one means reinstalling.
+PACKAGES := $(wildcard lib/haven_*/__init__.py services/*/haven_*/__init__.py gateway/haven_*/__init__.py)
 PYTEST_ARGS ?=
 
 .PHONY: help install protos run test test-unit test-integration test-e2e lint format migrate clean
@@ -23,7 +25,7 @@ $(BIN)/python:
 
 # Dependencies first (grpcio-tools is needed to generate code), then the
 # generated package, then the project itself in editable mode.
-$(DEPS): pyproject.toml | $(BIN)/python
+$(DEPS): pyproject.toml $(PACKAGES) | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q 'grpcio-tools>=1.85,<2'
 	$(BIN)/python tools/gen_protos.py
