@@ -49,17 +49,20 @@ class EventBus:
         attempt = 0
         while not stopping.is_set():
             try:
-                nc = await nats.connect(
-                    servers=[self.url],
-                    name=self.name,
-                    connect_timeout=2,
-                    reconnect_time_wait=0.5,
-                    max_reconnect_attempts=-1,
-                    allow_reconnect=True,
-                    error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
+                # With unlimited reconnects nats-py keeps retrying even the first
+                # connection, so race it against the stop signal.
+                connecting = asyncio.create_task(self._open())
+                stop_wait = asyncio.create_task(stopping.wait())
+                done, _ = await asyncio.wait(
+                    {connecting, stop_wait}, timeout=10, return_when=asyncio.FIRST_COMPLETED
                 )
+                stop_wait.cancel()
+                if connecting not in done:
+                    connecting.cancel()
+                    if stopping.is_set():
+                        return
+                    raise TimeoutError("no answer from NATS")
+                nc = connecting.result()
                 js = nc.jetstream(timeout=5)
                 await ensure_stream(js)
                 self.nc, self.js = nc, js
@@ -74,6 +77,19 @@ class EventBus:
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
                 except TimeoutError:
                     pass
+
+    async def _open(self) -> Client:
+        return await nats.connect(
+            servers=[self.url],
+            name=self.name,
+            connect_timeout=2,
+            reconnect_time_wait=0.5,
+            max_reconnect_attempts=-1,
+            allow_reconnect=True,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
 
     async def close(self) -> None:
         if self.nc is not None and not self.nc.is_closed:

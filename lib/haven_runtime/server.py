@@ -122,7 +122,12 @@ class Service:
         await health_servicer.enter_graceful_shutdown()
         # In-flight calls finish; new ones are refused.
         await server.stop(self.settings.shutdown_grace_seconds)
-        # Consumers finish the message in hand, the relay its batch.
+        # Consumers finish the message in hand, the relay its batch; anything
+        # still stuck after the grace period (a peer that never answers) is cancelled.
+        _, stuck = await asyncio.wait(workers, timeout=self.settings.shutdown_grace_seconds)
+        for task in stuck:
+            log.warning("worker did not stop in time, cancelling", worker=task.get_name())
+            task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         for callback in self.on_stop:
             await callback()

@@ -81,3 +81,35 @@ async def test_a_service_stopped_with_sigterm_mid_request_finishes_the_request(
             process.wait()
     output = process.stdout.read().decode() if process.stdout else ""
     assert '"message": "shutting down"' in output or '"message":"shutting down"' in output
+
+
+async def test_a_service_whose_bus_never_answered_still_stops_on_sigterm(
+    create_database,
+    token_public_key: str,  # type: ignore[no-untyped-def]
+):
+    url = await create_database("slow")
+    await upgrade_async(HERE / "migrations", url)
+    port = free_port()
+    env = {
+        **os.environ,
+        "HAVEN_DATABASE_URL": url,
+        "HAVEN_NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nothing listens there
+        "HAVEN_GRPC_HOST": "127.0.0.1",
+        "HAVEN_GRPC_PORT": str(port),
+        "HAVEN_TOKEN_PUBLIC_KEY": token_public_key,
+        "HAVEN_SHUTDOWN_GRACE_SECONDS": "3",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "slow_service.py")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_serving(f"127.0.0.1:{port}")  # it serves although the bus is away
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
