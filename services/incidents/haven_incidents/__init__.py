@@ -1,0 +1,1 @@
+"""Haven incidents: pupils, categories, agencies and the permanent incident record."""

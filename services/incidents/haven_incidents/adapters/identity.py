@@ -1,0 +1,73 @@
+"""Identity, asked over gRPC who the staff of a school are.
+
+Every call carries the caller's own internal token, so identity answers only
+what that caller may know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from haven.identity.v1 import identity_pb2, identity_pb2_grpc
+from haven_incidents.domain.incidents import StaffMember
+from haven_runtime.clients import call_metadata
+from haven_runtime.errors import ServiceError
+from haven_runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+# More DSLs than this in one school would be a data problem, not a real school.
+MAX_DSLS = 100
+
+
+class IdentityUnavailable(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "unavailable"
+
+
+class StaffDirectory:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float = 5.0):
+        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self._timeout = timeout
+
+    async def staff_by_id(self, school_id: str, user_ids: Sequence[str]) -> dict[str, StaffMember]:
+        """Those of `user_ids` who are staff of the school; unknown ids are left out."""
+        ids = [u for u in dict.fromkeys(user_ids) if u.strip()]
+        if not ids:
+            return {}
+        request = identity_pb2.GetStaffRequest(school_id=school_id, user_ids=ids)
+        try:
+            response = await self._stub.GetStaff(
+                request, timeout=self._timeout, metadata=call_metadata()
+            )
+        except grpc.aio.AioRpcError as error:
+            # Identity may refuse malformed or unknown ids outright: none is staff.
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return {}
+            raise _unavailable(error) from None
+        return {m.id: _member(m) for m in response.items if m.school_id in ("", school_id)}
+
+    async def dsls(self, school_id: str) -> list[StaffMember]:
+        request = identity_pb2.ListStaffRequest(school_id=school_id, roles=["dsl"], limit=MAX_DSLS)
+        try:
+            response = await self._stub.ListStaff(
+                request, timeout=self._timeout, metadata=call_metadata()
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _unavailable(error) from None
+        return [
+            _member(m) for m in response.items if m.role == "dsl" and m.school_id in ("", school_id)
+        ]
+
+
+def _member(m: identity_pb2.StaffMember) -> StaffMember:
+    return StaffMember(id=m.id, name=m.name, email=m.email)
+
+
+def _unavailable(error: grpc.aio.AioRpcError) -> ServiceError:
+    log.warning("identity call failed", status=error.code().name)
+    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return IdentityUnavailable("identity is not answering; try again")
+    return ServiceError("identity refused a staff lookup")

@@ -1,0 +1,56 @@
+"""Who may see and do what, from the roles in the caller's verified token."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from haven_runtime.auth import Principal
+from haven_runtime.errors import FieldViolation, NotFound, PermissionDenied, ValidationFailed
+
+
+def school_of_caller(principal: Principal, school_id: str) -> str:
+    """The school a call is about: the one given, or the caller's only school.
+
+    A school the caller does not belong to is answered like an unknown one.
+    """
+    if school_id:
+        if not principal.belongs_to(school_id):
+            raise NotFound("no such school")
+        return school_id
+    if len(principal.schools) == 1:
+        return next(iter(principal.schools))
+    if not principal.schools:
+        raise NotFound("no such school")
+    raise ValidationFailed(
+        [FieldViolation("school_id", "is required when you belong to more than one school")]
+    )
+
+
+def require_admin(principal: Principal, school_id: str) -> str:
+    """The school, if the caller administers it (members who do not are refused)."""
+    school_id = school_of_caller(principal, school_id)
+    if not principal.is_admin_of(school_id):
+        raise PermissionDenied("only an admin of the school may do this")
+    return school_id
+
+
+def searchable_schools(principal: Principal, school_id: str) -> list[str]:
+    """Every school of the caller, or the one asked for if it is one of theirs."""
+    if school_id:
+        if not principal.belongs_to(school_id):
+            raise NotFound("no such school")
+        return [school_id]
+    return sorted(principal.schools)
+
+
+def may_read_incident(
+    principal: Principal, *, school_id: str, recorded_by: str, alerted_staff_ids: Collection[str]
+) -> bool:
+    """Its author, the staff named to be alerted, and the school's DSLs, while members."""
+    if not principal.belongs_to(school_id):
+        return False
+    return (
+        principal.is_dsl_of(school_id)
+        or principal.user_id == recorded_by
+        or principal.user_id in alerted_staff_ids
+    )
