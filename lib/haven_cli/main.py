@@ -3,6 +3,7 @@
     haven admin bootstrap --trust NAME --school NAME --admin-email EMAIL [--admin-name NAME]
     haven migrate [SERVICE ...]
     haven dev run
+    haven dev mail [--to EMAIL]
 
 Commands that need a service's database read HAVEN_DATABASE_URL (as in
 production, where they run beside the service), or else find the local stack
@@ -82,6 +83,23 @@ def cmd_dev_run(args: argparse.Namespace) -> int:
     return run_stack(state_dir())
 
 
+def cmd_dev_mail(args: argparse.Namespace) -> int:
+    """Print the newest message in the local mail sink, decoded, as a person would read it."""
+    from haven_devstack.smtp_sink import read_messages
+
+    maildir = state_dir() / "mail"
+    messages = [
+        m for m in read_messages(maildir) if not args.to or args.to.lower() in str(m["To"]).lower()
+    ]
+    if not messages:
+        raise CommandError(f"no mail{' to ' + args.to if args.to else ''} in {maildir}/")
+    message = messages[-1]
+    body = message.get_body(preferencelist=("plain",))
+    print(f"From: {message['From']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
+    print(body.get_content() if body is not None else "")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="haven", description=__doc__.split("\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -105,6 +123,9 @@ def parser() -> argparse.ArgumentParser:
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     run = dev_commands.add_parser("run", help="start everything (what `make run` does)")
     run.set_defaults(handler=cmd_dev_run)
+    mail = dev_commands.add_parser("mail", help="show the newest email the local stack sent")
+    mail.add_argument("--to", help="only mail to this address")
+    mail.set_defaults(handler=cmd_dev_mail)
     return top
 
 

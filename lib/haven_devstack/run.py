@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
+from haven_devstack.pgroups import parent_death_signal
 from haven_devstack.processes import ProcessSpec, Supervisor
 from haven_devstack.stack import Stack, StackPorts
 
@@ -39,6 +41,9 @@ def _announce_when_ready(stack: Stack, stop: threading.Event) -> None:
 
 
 def run_stack(state_dir: Path) -> int:
+    # If whatever started us (make, a terminal, a process manager) goes away
+    # without passing on its signal, stop as if Ctrl-C had been pressed.
+    parent_death_signal(signal.SIGINT)()
     stack = Stack(state_dir, StackPorts.from_env(), os.environ.get("HAVEN_POSTGRES_URL"))
     print(f"starting PostgreSQL, NATS and S3 under {stack.state_dir}/ ...", flush=True)
     try:
