@@ -1,0 +1,176 @@
+"""The gRPC servicer: proto request -> handler -> proto response. No rules live here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from haven.identity.v1 import identity_pb2 as pb
+from haven.identity.v1.identity_pb2_grpc import IdentityServiceServicer
+from haven_identity.domain.passwords import PasswordStrength
+from haven_identity.domain.staff_import import StaffRowInput
+from haven_identity.service_layer import handlers
+from haven_identity.service_layer.dependencies import Dependencies
+from haven_identity.service_layer.views import SchoolView, StaffMemberView, UserView
+from haven_runtime.context import current_principal
+from haven_runtime.events import timestamp
+
+
+def user_message(user: UserView) -> pb.User:
+    message = pb.User(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        memberships=[
+            pb.Membership(
+                school_id=m.school_id, school_name=m.school_name, role=m.role, trust_id=m.trust_id
+            )
+            for m in user.memberships
+        ],
+        trust_roles=[pb.TrustRole(trust_id=t, role=r) for t, r in user.trust_roles],
+        totp_enrolled=False,
+    )
+    if user.elevated_until is not None:
+        message.elevated_until.CopyFrom(timestamp(user.elevated_until))
+    return message
+
+
+def strength_message(strength: PasswordStrength) -> pb.PasswordStrength:
+    return pb.PasswordStrength(
+        score=strength.score,
+        label=strength.label,
+        acceptable=strength.acceptable,
+        warning=strength.warning,
+        suggestions=list(strength.suggestions),
+    )
+
+
+def school_message(school: SchoolView) -> pb.School:
+    return pb.School(id=school.id, name=school.name, trust_id=school.trust_id)
+
+
+def staff_message(members: Sequence[StaffMemberView]) -> pb.ListStaffResponse:
+    return pb.ListStaffResponse(
+        items=[
+            pb.StaffMember(id=m.id, name=m.name, email=m.email, role=m.role, school_id=m.school_id)
+            for m in members
+        ]
+    )
+
+
+class IdentityServicer(IdentityServiceServicer):
+    def __init__(self, deps: Dependencies):
+        self.deps = deps
+
+    # -- public --------------------------------------------------------------
+    async def RequestPasswordReset(
+        self, request: pb.RequestPasswordResetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RequestPasswordResetResponse:
+        await handlers.request_password_reset(self.deps, request.email)
+        return pb.RequestPasswordResetResponse()
+
+    async def CheckPasswordStrength(
+        self, request: pb.CheckPasswordStrengthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PasswordStrength:
+        strength = await handlers.check_password_strength(
+            self.deps, request.password, request.token
+        )
+        return strength_message(strength)
+
+    async def ConfirmPasswordReset(
+        self, request: pb.ConfirmPasswordResetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfirmPasswordResetResponse:
+        result = await handlers.confirm_password_reset(self.deps, request.token, request.password)
+        return pb.ConfirmPasswordResetResponse(
+            weak=result.weak, strength=strength_message(result.strength)
+        )
+
+    async def Login(
+        self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoginResponse:
+        result = await handlers.login(
+            self.deps,
+            request.email,
+            request.password,
+            client=request.client,
+            client_address=request.client_address,
+        )
+        return pb.LoginResponse(
+            session_token=result.session_token,
+            csrf_token=result.csrf_token,
+            expires_at=timestamp(result.expires_at),
+            user=user_message(result.user),
+        )
+
+    async def Authenticate(
+        self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AuthenticateResponse:
+        result = await handlers.authenticate(self.deps, request.session_token, request.csrf_token)
+        return pb.AuthenticateResponse(
+            user=user_message(result.user),
+            internal_token=result.internal_token,
+            csrf_valid=result.csrf_valid,
+            session_id=result.session_id,
+        )
+
+    # -- for an authenticated caller ------------------------------------------
+    async def Logout(
+        self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LogoutResponse:
+        # The session token itself proves the right to end that session.
+        await handlers.logout(self.deps, request.session_token)
+        return pb.LogoutResponse()
+
+    async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.User:
+        return user_message(await handlers.get_me(self.deps, current_principal()))
+
+    async def ListSchools(
+        self, request: pb.ListSchoolsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSchoolsResponse:
+        schools = await handlers.list_schools(self.deps, current_principal())
+        return pb.ListSchoolsResponse(items=[school_message(s) for s in schools])
+
+    async def ListStaff(
+        self, request: pb.ListStaffRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStaffResponse:
+        members = await handlers.list_staff(
+            self.deps,
+            current_principal(),
+            request.school_id,
+            query=request.query,
+            roles=list(request.roles),
+            limit=request.limit,
+        )
+        return staff_message(members)
+
+    async def GetStaff(
+        self, request: pb.GetStaffRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStaffResponse:
+        members = await handlers.get_staff(
+            self.deps, current_principal(), request.school_id, list(request.user_ids)
+        )
+        return staff_message(members)
+
+    async def ImportStaff(
+        self, request: pb.ImportStaffRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportStaffResponse:
+        rows = [StaffRowInput(email=r.email, name=r.name, role=r.role) for r in request.items]
+        result = await handlers.import_staff(
+            self.deps, current_principal(), request.school_id, rows
+        )
+        return pb.ImportStaffResponse(
+            created=result.created,
+            updated=result.updated,
+            errors=[
+                pb.ImportError(line=e.line, field=e.field, message=e.message) for e in result.errors
+            ],
+        )
+
+    async def CreateSchool(
+        self, request: pb.CreateSchoolRequest, context: grpc.aio.ServicerContext
+    ) -> pb.School:
+        school = await handlers.create_school(
+            self.deps, current_principal(), request.trust_id, request.name
+        )
+        return school_message(school)
