@@ -52,8 +52,16 @@ class StackPorts:
 
 
 class Stack:
-    def __init__(self, state_dir: Path, ports: StackPorts, postgres_url: str | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        ports: StackPorts,
+        postgres_url: str | None = None,
+        database_prefix: str = "haven",
+    ):
         self.state_dir = state_dir.resolve()
+        # Tests sharing one external server give each stack its own databases.
+        self.database_prefix = database_prefix
         self.ports = ports
         self.external_postgres = postgres_url.rstrip("/") if postgres_url else None
         self.postgres: LocalPostgres | None = None
@@ -77,7 +85,7 @@ class Stack:
         return self.postgres.url
 
     def database_url(self, service: str) -> str:
-        return f"{self.postgres_url}/haven_{service}"
+        return f"{self.postgres_url}/{self.database_prefix}_{service}"
 
     def start_infrastructure(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +95,7 @@ class Stack:
             self.postgres = LocalPostgres(self.state_dir / "postgres", self.ports.postgres)
             self.postgres.start()
         for service in SERVICES:
-            ensure_database_sync(self.postgres_url, f"haven_{service}")
+            ensure_database_sync(self.postgres_url, f"{self.database_prefix}_{service}")
         self.nats.start()
         self.s3.start()
         self._write_state()

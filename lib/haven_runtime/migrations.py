@@ -45,10 +45,14 @@ def run_env(context, target_metadata=None) -> None:  # type: ignore[no-untyped-d
 
     def do_run(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        # The lock belongs to the session; end the implicit transaction so that
+        # Alembic opens and commits its own before the lock is released.
+        connection.commit()
         try:
             context.configure(connection=connection, target_metadata=target_metadata)
             with context.begin_transaction():
                 context.run_migrations()
+            connection.commit()
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()

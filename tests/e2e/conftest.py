@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,12 @@ def _wait_ready(base_url: str, running: RunningStack, timeout: float = 90.0) -> 
 @pytest.fixture(scope="session")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp("stack")
-    stack = Stack(state, StackPorts.free(), os.environ.get("HAVEN_POSTGRES_URL"))
+    stack = Stack(
+        state,
+        StackPorts.free(),
+        os.environ.get("HAVEN_POSTGRES_URL"),
+        database_prefix=f"e2e_{uuid.uuid4().hex[:8]}",
+    )
     stack.start_infrastructure()
     logs = state / "logs"
     logs.mkdir()
