@@ -8,6 +8,7 @@ from haven_runtime.config import ServiceSettings
 
 
 class IdentitySettings(ServiceSettings):
+    grpc_port: int = 50051
     # Ed25519 private key (PEM, PKCS8) that signs the internal token; its public
     # half is HAVEN_TOKEN_PUBLIC_KEY, which every service (this one too) verifies with.
     token_signing_key: str
