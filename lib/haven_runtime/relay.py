@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import asyncpg
 from sqlalchemy import select, update
 
 from haven_runtime.backoff import backoff_delay
@@ -21,6 +20,7 @@ from haven_runtime.bus import EventBus
 from haven_runtime.db import Database
 from haven_runtime.logging import get_logger
 from haven_runtime.outbox_tables import NOTIFY_CHANNEL, outbox
+from haven_runtime.wakeup import PgWakeup, wait_any
 
 log = get_logger(__name__)
 
@@ -40,23 +40,22 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.safety_poll_seconds = safety_poll_seconds
         self.publish_timeout = publish_timeout
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._wakeup = PgWakeup(db.url, NOTIFY_CHANNEL)
 
     async def run(self, stopping: asyncio.Event) -> None:
         failures = 0
         while not stopping.is_set():
             if not self.bus.ready.is_set():
-                await _wait_either(self.bus.ready, stopping)
+                await wait_any(self.bus.ready, stopping)
                 continue
             try:
-                await self._ensure_listener()
-                self._wake.clear()
+                await self._wakeup.listen()
+                self._wakeup.event.clear()
                 published = await self.publish_batch()
                 failures = 0
                 if published >= self.batch_size:
                     continue  # more may be waiting; no need to sleep
-                await _wait_either(self._wake, stopping, timeout=self.safety_poll_seconds)
+                await wait_any(self._wakeup.event, stopping, timeout=self.safety_poll_seconds)
             except Exception as error:  # noqa: BLE001 - the relay must outlive any outage
                 failures += 1
                 delay = backoff_delay(failures, cap=10.0)
@@ -65,9 +64,9 @@ class OutboxRelay:
                     error=str(error) or type(error).__name__,
                     retry_in=round(delay, 2),
                 )
-                await self._drop_listener()
-                await _wait_either(stopping, timeout=delay)
-        await self._drop_listener()
+                await self._wakeup.close()
+                await wait_any(stopping, timeout=delay)
+        await self._wakeup.close()
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many JetStream acknowledged."""
@@ -125,29 +124,3 @@ class OutboxRelay:
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(rows)} events not acknowledged by JetStream")
         return len(acked)
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self.db.url)
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _drop_listener(self) -> None:
-        if self._listener is not None:
-            try:
-                await self._listener.close(timeout=2)
-            except Exception:  # noqa: BLE001 - it may already be gone
-                self._listener.terminate()
-            self._listener = None
-
-
-async def _wait_either(*events: asyncio.Event, timeout: float | None = None) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from haven_notifications.adapters.email_queue import NOTIFY_CHANNEL, ClaimedEmail, EmailQueue
 from haven_notifications.adapters.smtp import SendResult, SmtpMailer, SmtpSession, compose_message
 from haven_notifications.domain.delivery import AttemptOutcome, EmailStatus, RetryPolicy
 from haven_runtime.backoff import backoff_delay
 from haven_runtime.logging import get_logger
+from haven_runtime.wakeup import PgWakeup, wait_any
 
 log = get_logger(__name__)
 
@@ -51,20 +50,21 @@ class EmailDispatcher:
         # Long enough for a whole batch to time out twice over (connect, then
         # send); a claim older than this belongs to a sender that died.
         self.lease = timedelta(seconds=batch_size * 2 * send_timeout_seconds + 60)
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._wakeup = PgWakeup(listen_url, NOTIFY_CHANNEL)
 
     async def run(self, stopping: asyncio.Event) -> None:
         failures = 0
         while not stopping.is_set():
             try:
-                await self._ensure_listener()
-                self._wake.clear()
+                await self._wakeup.listen()
+                self._wakeup.event.clear()
                 claimed = await self.dispatch_due(stopping)
                 failures = 0
                 if claimed >= self.batch_size:
                     continue  # more may be due; no need to sleep
-                await _wait_either(self._wake, stopping, at_most=await self._seconds_until_due())
+                await wait_any(
+                    self._wakeup.event, stopping, timeout=await self._seconds_until_due()
+                )
             except Exception as error:  # noqa: BLE001 - the dispatcher must outlive any outage
                 failures += 1
                 delay = backoff_delay(failures, cap=10.0)
@@ -73,9 +73,9 @@ class EmailDispatcher:
                     error=str(error) or type(error).__name__,
                     retry_in=round(delay, 2),
                 )
-                await self._drop_listener()
-                await _wait_either(stopping, at_most=delay)
-        await self._drop_listener()
+                await self._wakeup.close()
+                await wait_any(stopping, timeout=delay)
+        await self._wakeup.close()
 
     async def dispatch_due(self, stopping: asyncio.Event | None = None) -> int:
         """Claim one batch of due emails and try each; returns how many were claimed."""
@@ -129,29 +129,3 @@ class EmailDispatcher:
             return self.safety_poll_seconds
         wait = (due - datetime.now(UTC)).total_seconds()
         return min(self.safety_poll_seconds, max(MIN_SLEEP_SECONDS, wait))
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self.listen_url)
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _drop_listener(self) -> None:
-        if self._listener is not None:
-            try:
-                await self._listener.close(timeout=2)
-            except Exception:  # noqa: BLE001 - it may already be gone
-                self._listener.terminate()
-            self._listener = None
-
-
-async def _wait_either(*events: asyncio.Event, at_most: float | None = None) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
