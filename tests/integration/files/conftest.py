@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import io
 import os
 import uuid
@@ -26,6 +25,7 @@ from haven.files.v1 import files_pb2 as pb
 from haven.files.v1 import files_pb2_grpc as pb_grpc
 from haven_devstack.ports import free_port
 from haven_devstack.seaweed import LocalS3
+from haven_devstack.waiting import eventually  # noqa: F401 - re-exported for tests
 from haven_files.adapters.object_store import ObjectStore
 from haven_files.app import build_service
 from haven_files.settings import FilesSettings
@@ -46,22 +46,6 @@ def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
 
 def s3_client(endpoint: str, access_key: str, secret_key: str) -> Minio:
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False)
-
-
-async def eventually(
-    check: Callable[[], Any], within: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll `check` (plain or async) until it returns something truthy; return that."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not met within {within}s")
-        await asyncio.sleep(0.1)
 
 
 def requests_for(

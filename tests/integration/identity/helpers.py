@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from haven.events.v1.envelope_pb2 import EventEnvelope
 from haven.identity.v1 import identity_pb2 as pb
+from haven_devstack.waiting import eventually  # noqa: F401 - re-exported for tests
 from haven_identity.bootstrap import bootstrap
 from haven_runtime.errors import RemoteError, from_rpc_error
 
@@ -180,15 +181,3 @@ async def jetstream_payloads(nats_url: str, payload_type: type[P]) -> list[P]:
                 await msg.ack()
     finally:
         await nc.close()
-
-
-async def eventually(check: Any, within: float = 15.0) -> None:
-    """Wait until `await check()` is true."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)

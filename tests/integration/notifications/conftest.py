@@ -9,7 +9,6 @@ so events other tests left in the shared stream cannot disturb it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from haven.notifications.v1 import notifications_pb2 as pb
 from haven.notifications.v1 import notifications_pb2_grpc as pb_grpc
 from haven_devstack.ports import free_port
 from haven_devstack.smtp_sink import MailSink, read_messages
+from haven_devstack.waiting import eventually  # noqa: F401 - re-exported for tests
 from haven_notifications.app import build_service
 from haven_notifications.settings import NotificationsSettings
 from haven_runtime.bus import ensure_stream
@@ -38,22 +38,6 @@ from haven_runtime.events import STREAM, envelope_for, subject_for, timestamp
 from haven_runtime.server import Service
 
 PUBLIC_URL = "https://haven.school.example"
-
-
-async def eventually(
-    check: Callable[[], Any], within: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll `check` (plain or async) until it returns something truthy; return that."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not met within {within}s")
-        await asyncio.sleep(0.1)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import nats.errors
@@ -15,6 +14,7 @@ from nats.js import JetStreamContext
 from haven.identity.v1.identity_pb2 import SchoolCreated
 from haven_devstack.nats import LocalNats
 from haven_devstack.ports import free_port
+from haven_devstack.waiting import eventually
 from haven_runtime.consumer import EventConsumer
 from haven_runtime.db import Database, UnitOfWork
 from haven_runtime.events import Event, envelope_for, subject_for
@@ -43,14 +43,6 @@ async def published_event_ids(js: JetStreamContext) -> list[str]:
                 await msg.ack()
     finally:
         await sub.unsubscribe()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 def school_created() -> SchoolCreated:
@@ -160,7 +152,7 @@ async def test_with_nats_stopped_for_a_while_every_event_arrives_exactly_once(
         async def all_handled() -> bool:
             return len(await note_texts(database)) >= len(sent)
 
-        await eventually(all_handled, timeout=30)
+        await eventually(all_handled, within=30)
         await asyncio.sleep(1.0)  # give any duplicate time to show up
         assert sorted(await note_texts(database)) == sorted(sent)
         info = await bus.js.stream_info("HAVEN_EVENTS")
