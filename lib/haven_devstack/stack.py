@@ -141,6 +141,7 @@ class Stack:
         if service == "identity":
             env["HAVEN_TOKEN_SIGNING_KEY"] = self.secrets.token_signing_key
             env["HAVEN_SECRET_KEY"] = self.secrets.secret_key
+            env["HAVEN_TOTP_ENCRYPTION_KEY"] = self.secrets.totp_encryption_key
         elif service == "notifications":
             env |= {
                 "HAVEN_SMTP_HOST": "127.0.0.1",
