@@ -18,7 +18,6 @@ import nats.errors
 import structlog
 from google.protobuf.message import Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from haven.events.v1.envelope_pb2 import EventEnvelope
 from haven_runtime.backoff import backoff_delay
@@ -74,10 +73,9 @@ class EventConsumer:
             filter_subjects=self.subjects,
             max_ack_pending=1000,
         )
-        try:
-            await js.consumer_info(STREAM, self.durable)
-        except NotFoundError:
-            await js.add_consumer(STREAM, config)
+        # Create, or update an existing durable (a new release may handle more
+        # event types): JetStream treats a create with the same name as an update.
+        await js.add_consumer(STREAM, config)
         return await js.pull_subscribe_bind(self.durable, stream=STREAM)
 
     async def run(self, stopping: asyncio.Event) -> None:

@@ -251,3 +251,53 @@ async def test_a_duplicate_delivery_changes_nothing(database: Database, nats_url
         stopping.set()
         await task
         await bus.close()
+
+
+async def test_a_durable_consumer_that_learns_a_new_event_type_receives_it(
+    database: Database, nats_url: str
+):
+    from haven.identity.v1.identity_pb2 import PasswordChanged
+
+    bus = await connected_bus(nats_url)
+    durable = f"test-grow-{uuid.uuid4().hex[:8]}"
+    handler, _ = recording_handler()
+    stopping = asyncio.Event()
+    first = EventConsumer(
+        service="test", durable=durable, db=database, bus=bus, handlers={SchoolCreated: handler}
+    )
+    task = await start(first, stopping)
+    await asyncio.sleep(0.5)
+    stopping.set()
+    await task
+
+    seen: list[str] = []
+
+    async def on_password_changed(uow: UnitOfWork, event: Event[PasswordChanged]) -> None:
+        seen.append(event.event_id)
+
+    stopping = asyncio.Event()
+    second = EventConsumer(
+        service="test",
+        durable=durable,
+        db=database,
+        bus=bus,
+        handlers={SchoolCreated: handler, PasswordChanged: on_password_changed},
+    )
+    task = await start(second, stopping)
+    try:
+        envelope = envelope_for(
+            PasswordChanged(user_id="u"),
+            event_id=uuid.uuid4(),
+            producer="test",
+            at=datetime.datetime.now(datetime.UTC),
+        )
+        await bus.js.publish(
+            subject_for(envelope.type),
+            envelope.SerializeToString(),
+            headers={"Nats-Msg-Id": envelope.event_id},
+        )
+        await eventually(lambda: envelope.event_id in seen, what="new event type handled")
+    finally:
+        stopping.set()
+        await task
+        await bus.close()
