@@ -1,0 +1,106 @@
+"""The whole stack started in the background, for end-to-end tests and benchmarks.
+
+Like `make run`, but on the ports and in the folder given, with each process's
+output in its own log file, and stopped (services first, then the servers)
+when the context ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from haven_devstack.stack import Stack, StackPorts
+
+
+@dataclass
+class BackgroundStack:
+    stack: Stack
+    base_url: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    logs: Path
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `haven …` against this stack, as an operator would in another terminal."""
+        env = {**os.environ, "HAVEN_STATE_DIR": str(self.stack.state_dir)}
+        env.pop("HAVEN_DATABASE_URL", None)
+        return subprocess.run(  # noqa: S603 - our own command
+            [str(Path(sys.executable).parent / "haven"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}:\n{self.log_tail(name)}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=1) as reply:  # noqa: S310
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        tails = "\n".join(f"--- {n}\n{self.log_tail(n, 10)}" for n in self.processes)
+        raise RuntimeError(f"the stack did not become ready in {timeout}s\n{tails}")
+
+
+@contextmanager
+def background_stack(
+    state_dir: Path,
+    ports: StackPorts | None = None,
+    postgres_url: str | None = None,
+    database_prefix: str = "haven",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[BackgroundStack]:
+    stack = Stack(state_dir, ports or StackPorts.free(), postgres_url, database_prefix)
+    stack.start_infrastructure()
+    logs = stack.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    running = BackgroundStack(stack, f"http://127.0.0.1:{stack.ports.http}", processes, logs)
+    try:
+        for name, argv, env in stack.processes():
+            with open(logs / f"{name}.log", "ab") as log:
+                processes[name] = subprocess.Popen(  # noqa: S603 - our own processes
+                    argv,
+                    env={**os.environ, **env, **(extra_env or {})},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        running.wait_ready()
+        yield running
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        stack.stop_infrastructure()
