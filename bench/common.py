@@ -1,0 +1,42 @@
+"""What every benchmark prints: the machine it ran on, and percentiles."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from pathlib import Path
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB"
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({model}){memory}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """The p-th percentile (0-100) by the inclusive method; samples need not be sorted."""
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[round(p) - 1]
+
+
+def describe_ms(samples: list[float]) -> str:
+    ms = [s * 1000 for s in samples]
+    return (
+        f"p50 {percentile(ms, 50):7.1f} ms   p95 {percentile(ms, 95):7.1f} ms   "
+        f"p99 {percentile(ms, 99):7.1f} ms   (n={len(ms)})"
+    )
