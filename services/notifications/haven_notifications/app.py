@@ -5,7 +5,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
+from haven.identity.v1.identity_pb2 import (
+    PasswordChanged,
+    PasswordResetRequested,
+    SoftKeyReset,
+)
 from haven.incidents.v1.incidents_pb2 import IncidentRecorded
 from haven_notifications.adapters.email_queue import EmailQueue
 from haven_notifications.adapters.smtp import SmtpMailer
@@ -35,6 +39,7 @@ def build_service(settings: NotificationsSettings) -> tuple[Service, Registrar]:
         {
             PasswordResetRequested: handlers.on_password_reset_requested,
             PasswordChanged: handlers.on_password_changed,
+            SoftKeyReset: handlers.on_soft_key_reset,
         },
     )
     service.background.append(build_dispatcher(service, settings).run)

@@ -23,8 +23,13 @@ import nats
 import pytest
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
-from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
+from haven.identity.v1.identity_pb2 import (
+    PasswordChanged,
+    PasswordResetRequested,
+    SoftKeyReset,
+)
 from haven.incidents.v1 import incidents_pb2 as incidents
 from haven.notifications.v1 import notifications_pb2 as pb
 from haven.notifications.v1 import notifications_pb2_grpc as pb_grpc
@@ -299,6 +304,30 @@ def password_changed(staff: Staff, changed_at: datetime) -> PasswordChanged:
     return PasswordChanged(
         user_id=staff.user_id, email=staff.email, name=staff.name, changed_at=timestamp(changed_at)
     )
+
+
+def soft_key_reset(staff: Staff, reset_by_name: str, reset_at: datetime) -> SoftKeyReset:
+    return SoftKeyReset(
+        user_id=staff.user_id,
+        email=staff.email,
+        name=staff.name,
+        reset_by_name=reset_by_name,
+        reset_at=timestamp(reset_at),
+    )
+
+
+async def forget_durable(js: JetStreamContext, durable: str) -> None:
+    """Delete a durable consumer, so the next service to start creates it afresh.
+
+    Tests in a session share one NATS server; a durable made by an earlier test
+    keeps the subjects it was created with, and the runtime only creates a
+    durable that is missing. A fresh one replays the stream from the start,
+    which the consumer's handled-events table and fresh ids make harmless.
+    """
+    try:
+        await js.delete_consumer(STREAM, durable)
+    except NotFoundError:
+        pass
 
 
 def whole_text(message: EmailMessage) -> str:

@@ -1,11 +1,13 @@
-"""Account emails from identity's events: the reset link, and a changed password."""
+"""Account emails from identity's events: the reset link, a changed password, a reset soft key."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
@@ -15,10 +17,12 @@ from .conftest import (
     Staff,
     StartNotifications,
     eventually,
+    forget_durable,
     handled_up_to,
     password_changed,
     password_reset_requested,
     publish,
+    soft_key_reset,
     whole_text,
 )
 
@@ -122,3 +126,54 @@ async def test_the_migrate_command_creates_the_tables_and_exits_0(create_databas
         check=False,
     )
     assert again.returncode == 0, again.stderr.decode()
+
+
+async def test_a_reset_soft_key_is_told_to_the_member_once_even_when_delivered_twice(
+    start_notifications: StartNotifications, mailbox: Mailbox, js: JetStreamContext
+) -> None:
+    # The durable may predate SoftKeyReset (an earlier test made it): start afresh.
+    await forget_durable(js, "notifications-identity")
+    notifications = await start_notifications(smtp_port=mailbox.port)
+    member = Staff.new("Ada Lovelace")
+    event = soft_key_reset(member, "Grace Hopper", datetime(2026, 11, 30, 10, 15, tzinfo=UTC))
+    event_id = str(uuid.uuid4())
+    await publish(js, event, event_id=event_id, producer="identity")
+    # The same event again, past the stream's duplicate window.
+    last = await publish(
+        js, event, event_id=event_id, nats_msg_id=str(uuid.uuid4()), producer="identity"
+    )
+    await handled_up_to(js, "notifications-identity", last)
+
+    [message] = await eventually(lambda: mailbox.messages_to(member.email), what="the email")
+    assert message["To"] == member.email
+    assert message["Subject"] == "The soft key of your Haven account was reset"
+    text = whole_text(message)
+    assert "reset by Grace Hopper on 30 November 2026 at 10:15 UTC" in text
+    assert "set up your soft key again before you can elevate your access" in text
+    assert "If you did not expect this, contact your school's Haven administrator" in text
+
+    await asyncio.sleep(1.0)  # time for any second email to turn up
+    [row] = await notifications.emails_to(member.email)
+    assert row["kind"] == "soft_key_reset"
+    assert row["status"] == "sent"
+    assert len(mailbox.messages_to(member.email)) == 1
+
+
+async def test_the_soft_key_reset_email_names_no_secret(
+    start_notifications: StartNotifications, mailbox: Mailbox, js: JetStreamContext
+) -> None:
+    await forget_durable(js, "notifications-identity")
+    await start_notifications(smtp_port=mailbox.port)
+    member = Staff.new("Ada Lovelace")
+    await publish(
+        js,
+        soft_key_reset(member, "Grace Hopper", datetime.now(UTC)),
+        producer="identity",
+    )
+    [message] = await eventually(lambda: mailbox.messages_to(member.email), what="the email")
+    text = whole_text(message)
+    # No key, setup link, code or recovery code: nothing that opens the account.
+    for telltale in ("otpauth", "secret=", "token=", "recovery code", "http://", "https://"):
+        assert telltale not in text.lower()
+    assert re.search(r"\b\d{6}\b", text) is None  # no one-time code
+    assert re.search(r"\b[A-Z2-7]{16,}\b", text) is None  # no base32 key

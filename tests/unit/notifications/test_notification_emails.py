@@ -14,6 +14,7 @@ from haven_notifications.domain.emails import (
     is_deliverable_address,
     password_changed_email,
     password_reset_email,
+    soft_key_reset_email,
 )
 
 
@@ -75,6 +76,52 @@ def test_the_password_changed_email_says_when_and_whom_to_contact_if_it_was_not_
     assert email.kind is EmailKind.PASSWORD_CHANGED
     assert "Your Haven password was changed on 30 November 2026 at 10:15 UTC." in email.text_body
     assert "If this was not you, contact your school's Haven administrator" in email.text_body
+
+
+def test_the_soft_key_reset_email_says_who_when_what_now_and_whom_to_tell() -> None:
+    email = soft_key_reset_email(
+        recipient="teacher@school.example",
+        name="Ada",
+        reset_by_name="Grace Hopper",
+        reset_at=datetime(2026, 11, 30, 10, 15, tzinfo=UTC),
+    )
+    assert email.kind is EmailKind.SOFT_KEY_RESET
+    assert email.recipient == "teacher@school.example"
+    assert email.subject == "The soft key of your Haven account was reset"
+    assert not email.carries_a_secret
+    assert email.expires_at is None
+    text = email.text_body
+    assert text.startswith("Hello Ada,\n\n")
+    assert (
+        "The soft key (authenticator app) of your Haven account was reset by Grace Hopper "
+        "on 30 November 2026 at 10:15 UTC." in text
+    )
+    assert "You must set up your soft key again before you can elevate your access" in text
+    assert (
+        "If you did not expect this, contact your school's Haven administrator or "
+        "designated safeguarding lead (DSL) straight away." in text
+    )
+    assert "http" not in text + email.html_body  # nothing to click: log in as usual
+
+
+def test_the_soft_key_reset_email_escapes_names_in_html_and_copes_without_them() -> None:
+    email = soft_key_reset_email(
+        recipient="teacher@school.example",
+        name="<b>Ada</b>",
+        reset_by_name="Mr <script>alert(1)</script>",
+        reset_at=datetime(2026, 11, 30, 22, 5, tzinfo=UTC),
+    )
+    assert "<script>" not in email.html_body
+    assert "Mr &lt;script&gt;alert(1)&lt;/script&gt;" in email.html_body
+    assert "&lt;b&gt;Ada&lt;/b&gt;" in email.html_body
+    anonymous = soft_key_reset_email(
+        recipient="teacher@school.example",
+        name="",
+        reset_by_name=" ",
+        reset_at=datetime(2026, 11, 30, 22, 5, tzinfo=UTC),
+    )
+    assert anonymous.text_body.startswith("Hello,\n\n")
+    assert "was reset by an administrator on 30 November 2026 at 22:05 UTC." in anonymous.text_body
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,8 @@ class Incident(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index("incidents_school_recorded", "school_id", "recorded_at"),
-        Index("incidents_student", "student_id"),
+        # A pupil's chronology, newest first (read backwards).
+        Index("incidents_student_chronology", "student_id", "occurred_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -231,13 +232,31 @@ class IncidentFile(Base):
 
 
 class IncidentView(Base):
-    """The audit trail: who opened which incident, and when."""
+    """The audit trail: who opened which incident, or read which pupil's chronology, and when.
+
+    Reading a chronology leaves one row for the pupil (no incident) and one for
+    each incident the page showed, so an incident's trail lists everyone who
+    saw it, however they came to it.
+    """
 
     __tablename__ = "incident_views"
-    __table_args__ = (Index("incident_views_incident", "incident_id", "at"),)
+    __table_args__ = (
+        Index("incident_views_incident", "incident_id", "at"),
+        Index(
+            "incident_views_student",
+            "student_id",
+            "at",
+            postgresql_where=text("student_id IS NOT NULL"),
+        ),
+        CheckConstraint(
+            "incident_id IS NOT NULL OR student_id IS NOT NULL", name="incident_views_subject"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
+    # The pupil whose chronology was read (empty for a single incident opened).
+    student_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("students.id"))
     user_id: Mapped[str]
     user_name: Mapped[str]
     action: Mapped[str]

@@ -54,3 +54,23 @@ def may_read_incident(
         or principal.user_id == recorded_by
         or principal.user_id in alerted_staff_ids
     )
+
+
+ELEVATION_REQUIRED = "elevation_required"
+
+
+def require_chronology_reader(principal: Principal, school_id: str) -> None:
+    """A pupil's chronology is for the school's DSLs, while their session is elevated.
+
+    Elevation is read from the verified token (identity sets it after a fresh
+    soft-key code), never from anything the client sends. A pupil of a school
+    the caller does not belong to is answered like an unknown one.
+    """
+    if not principal.belongs_to(school_id):
+        raise NotFound("no such pupil")
+    if not principal.is_dsl_of(school_id):
+        raise PermissionDenied("only the school's DSLs may read a pupil's chronology")
+    if not principal.is_elevated:
+        raise PermissionDenied(
+            "confirm your soft key to read a pupil's chronology", reason=ELEVATION_REQUIRED
+        )

@@ -117,6 +117,20 @@ class IncidentsServicer(incidents_pb2_grpc.IncidentsServiceServicer):
         incident = await handlers.get_incident(self.db, current_principal(), request.incident_id)
         return incident_message(incident)
 
+    async def ListStudentIncidents(
+        self, request: pb.ListStudentIncidentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStudentIncidentsResponse:
+        page = await handlers.list_student_incidents(
+            self.db,
+            current_principal(),
+            request.student_id,
+            limit=request.limit,
+            cursor=request.cursor,
+        )
+        return pb.ListStudentIncidentsResponse(
+            items=[incident_message(i) for i in page.items], next_cursor=page.next_cursor
+        )
+
 
 def named(entry: Category | Agency) -> pb.NamedRef:
     return pb.NamedRef(id=str(entry.id), name=entry.name)

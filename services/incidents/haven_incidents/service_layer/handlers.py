@@ -1,6 +1,7 @@
 """Every command and query of the service, one function each (see the modules beside it)."""
 
 from haven_incidents.service_layer.catalogue import create_entry, list_entries
+from haven_incidents.service_layer.chronology import list_student_incidents
 from haven_incidents.service_layer.incidents import get_incident, record_incident
 from haven_incidents.service_layer.schools import on_school_created
 from haven_incidents.service_layer.students import import_students, search_students
@@ -10,6 +11,7 @@ __all__ = [
     "get_incident",
     "import_students",
     "list_entries",
+    "list_student_incidents",
     "on_school_created",
     "record_incident",
     "search_students",

@@ -18,6 +18,7 @@ class EmailKind(StrEnum):
     INCIDENT_ALERT = "incident_alert"
     PASSWORD_RESET = "password_reset"  # noqa: S105
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    SOFT_KEY_RESET = "soft_key_reset"
 
 
 SECRET_BEARING_KINDS = frozenset({EmailKind.PASSWORD_RESET.value})
@@ -44,6 +45,7 @@ class OutgoingEmail:
 ALERT_SUBJECT = "New safeguarding alert"
 RESET_SUBJECT = "Set your Haven password"
 PASSWORD_CHANGED_SUBJECT = "Your Haven password was changed"  # noqa: S105
+SOFT_KEY_RESET_SUBJECT = "The soft key of your Haven account was reset"
 
 
 def is_deliverable_address(address: str) -> bool:
@@ -129,6 +131,38 @@ def password_changed_email(*, recipient: str, name: str, changed_at: datetime) -
         PASSWORD_CHANGED_SUBJECT,
         text,
         _html_page(PASSWORD_CHANGED_SUBJECT, body),
+    )
+
+
+def soft_key_reset_email(
+    *, recipient: str, name: str, reset_by_name: str, reset_at: datetime
+) -> OutgoingEmail:
+    """An administrator removed the member's soft key: say who, when, and what now.
+
+    It carries nothing that would help anyone else into the account (no code,
+    no key, no link), and it is not a request to act through the email.
+    """
+    greeting = f"Hello {name}," if name else "Hello,"
+    by = reset_by_name.strip() or "an administrator"
+    when = describe_moment(reset_at)
+    paragraphs = [
+        greeting,
+        f"The soft key (authenticator app) of your Haven account was reset by {by} on {when}.",
+        "You must set up your soft key again before you can elevate your access, for "
+        "example to read a pupil's chronology. Log in to Haven and follow the steps to "
+        "add your account to your authenticator app again.",
+        "If you did not expect this, contact your school's Haven administrator or "
+        "designated safeguarding lead (DSL) straight away.",
+        "Haven will never ask you for a code from your authenticator app by email.",
+    ]
+    text = "\n\n".join(paragraphs) + "\n"
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return OutgoingEmail(
+        EmailKind.SOFT_KEY_RESET,
+        recipient,
+        SOFT_KEY_RESET_SUBJECT,
+        text,
+        _html_page(SOFT_KEY_RESET_SUBJECT, body),
     )
 
 

@@ -17,7 +17,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from haven.identity.v1.identity_pb2 import PasswordChanged, PasswordResetRequested
+from haven.identity.v1.identity_pb2 import (
+    PasswordChanged,
+    PasswordResetRequested,
+    SoftKeyReset,
+)
 from haven.incidents.v1.incidents_pb2 import IncidentRecorded
 from haven_notifications.adapters.email_queue import queue_email
 from haven_notifications.adapters.orm import AlertRecord
@@ -35,6 +39,7 @@ from haven_notifications.domain.emails import (
     is_deliverable_address,
     password_changed_email,
     password_reset_email,
+    soft_key_reset_email,
 )
 from haven_runtime.auth import Principal
 from haven_runtime.db import UnitOfWork
@@ -141,6 +146,27 @@ async def on_password_changed(uow: UnitOfWork, event: Event[PasswordChanged]) ->
     email = password_changed_email(recipient=change.email, name=change.name, changed_at=changed_at)
     await queue_email(uow.session, email)
     log.info("password changed email queued", user_id=change.user_id)
+
+
+async def on_soft_key_reset(uow: UnitOfWork, event: Event[SoftKeyReset]) -> None:
+    """Tell the member an administrator reset their soft key, so they set it up again.
+
+    A reset they did not expect is a sign someone is after their account, so
+    the email says whom to tell.
+    """
+    reset = event.payload
+    if not is_deliverable_address(reset.email):
+        log.error("soft key reset event without a usable address; ignored", user_id=reset.user_id)
+        return
+    reset_at = _time_of(reset, "reset_at") or event.occurred_at
+    email = soft_key_reset_email(
+        recipient=reset.email,
+        name=reset.name,
+        reset_by_name=reset.reset_by_name,
+        reset_at=reset_at,
+    )
+    await queue_email(uow.session, email)
+    log.info("soft key reset email queued", user_id=reset.user_id)
 
 
 # -- queries and commands from the dashboard -----------------------------------
