@@ -12,6 +12,7 @@ from haven.identity.v1.identity_pb2_grpc import add_IdentityServiceServicer_to_s
 from haven_identity.adapters.password_hasher import PasswordHasher
 from haven_identity.entrypoints.grpc import IdentityServicer
 from haven_identity.service_layer.dependencies import Dependencies
+from haven_identity.service_layer.housekeeping import forget_spent_counters
 from haven_identity.settings import IdentitySettings
 from haven_runtime.auth import TokenSigner, load_private_key, load_public_key
 from haven_runtime.server import Registrar, Service
@@ -44,13 +45,14 @@ def token_signer(settings: IdentitySettings) -> TokenSigner:
 
 def build_service(settings: IdentitySettings) -> tuple[Service, Registrar]:
     service = Service(NAME, settings, migrations_dir=MIGRATIONS_DIR)
-    deps = Dependencies(
+    deps = Dependencies.wire(
         db=service.db,
         settings=settings,
         signer=token_signer(settings),
         hasher=PasswordHasher(),
     )
     servicer = IdentityServicer(deps)
+    service.background.append(lambda stopping: forget_spent_counters(deps, stopping))
 
     def register(server: grpc.aio.Server) -> list[str]:
         add_IdentityServiceServicer_to_server(servicer, server)

@@ -16,9 +16,12 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy import select
 
+from haven_identity.adapters import audit_log
+from haven_identity.adapters.audit_log import Actor, Subject
 from haven_identity.adapters.directory import find_school, find_trust_by_name, find_user_by_email
 from haven_identity.adapters.orm import Membership, Trust, TrustRole, User
 from haven_identity.app import MIGRATIONS_DIR
+from haven_identity.domain.audit import AuditAction
 from haven_identity.domain.emails import InvalidEmail, canonical_email
 from haven_identity.domain.roles import ADMIN, TRUST_ADMIN
 from haven_identity.service_layer.dependencies import PRODUCER
@@ -118,9 +121,12 @@ async def _create_or_find(
                 session.add(user)
                 await session.flush()
             membership = await session.get(Membership, (user.id, school_row.id))
+            given: list[tuple[str | None, str]] = []
             if membership is None:
                 session.add(Membership(user_id=user.id, school_id=school_row.id, role=ADMIN))
-            else:
+                given.append((None, ADMIN))
+            elif membership.role != ADMIN:
+                given.append((membership.role, ADMIN))
                 membership.role = ADMIN
             has_trust_role = await session.scalar(
                 select(TrustRole.role).where(
@@ -131,6 +137,22 @@ async def _create_or_find(
             )
             if has_trust_role is None:
                 session.add(TrustRole(user_id=user.id, trust_id=trust_row.id, role=TRUST_ADMIN))
+                given.append((None, TRUST_ADMIN))
+            # Roles given from the command line are audited like any other.
+            await audit_log.record_rows(
+                session,
+                [
+                    audit_log.audit_row(
+                        AuditAction.ROLE_CHANGED,
+                        actor=Actor(None, "haven admin bootstrap"),
+                        subject=Subject(user.id, user.email),
+                        school_id=school_row.id if role == ADMIN else None,
+                        trust_id=trust_row.id,
+                        detail={"from": before, "to": role, "by": "bootstrap"},
+                    )
+                    for before, role in given
+                ],
+            )
             result = {
                 "trust_id": str(trust_row.id),
                 "school_id": str(school_row.id),

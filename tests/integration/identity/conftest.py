@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from haven_runtime.server import Service
 
 PUBLIC_URL = "https://haven.example.org"
 SECRET_KEY = "test-secret-key-" + "k" * 32
+TOTP_ENCRYPTION_KEY = base64.b64encode(b"t" * 32).decode()
 
 
 @dataclass
@@ -29,8 +31,9 @@ class RunningIdentity:
 
 
 def identity_settings(
-    database_url: str, nats_url: str, public_key: str, signing_key
+    database_url: str, nats_url: str, public_key: str, signing_key, **overrides
 ) -> IdentitySettings:  # type: ignore[no-untyped-def]
+    """Settings for a test instance; `overrides` change any of them (small limits, say)."""
     return IdentitySettings(
         database_url=database_url,
         nats_url=nats_url,
@@ -40,8 +43,10 @@ def identity_settings(
         token_signing_key=private_key_pem(signing_key),
         secret_key=SECRET_KEY,
         public_url=PUBLIC_URL + "/",
+        totp_encryption_key=TOTP_ENCRYPTION_KEY,
         migrate_on_start=True,
         shutdown_grace_seconds=2,
+        **overrides,
     )
 
 

@@ -77,8 +77,15 @@ async def latest_reset_token(identity: RunningIdentity, email: str) -> str:
     return token_of(links[-1])
 
 
+def new_address() -> str:
+    """A client address no other request used, so per-address limits leave the test alone."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
 async def request_reset_token(identity: RunningIdentity, email: str) -> str:
-    await identity.stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=email))
+    await identity.stub.RequestPasswordReset(
+        pb.RequestPasswordResetRequest(email=email, client_address=new_address())
+    )
     return await latest_reset_token(identity, email)
 
 
@@ -181,3 +188,50 @@ async def jetstream_payloads(nats_url: str, payload_type: type[P]) -> list[P]:
                 await msg.ack()
     finally:
         await nc.close()
+
+
+def code_for(secret: str, steps_from_now: int = 0) -> str:
+    """The code an authenticator app shows now (or that many 30-second steps away)."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
+
+
+@dataclass
+class SoftKey:
+    secret: str
+    recovery_codes: list[str]
+
+
+async def enrol_soft_key(
+    identity: RunningIdentity, token: str, password: str = STRONG_PASSWORD
+) -> SoftKey:
+    """Set up and confirm a soft key for the caller of `token` (an internal token)."""
+    setup = await identity.stub.SetupTotp(
+        pb.SetupTotpRequest(password=password, client_address=new_address()),
+        metadata=bearer(token),
+    )
+    confirmed = await identity.stub.ConfirmTotp(
+        pb.ConfirmTotpRequest(code=code_for(setup.secret)), metadata=bearer(token)
+    )
+    return SoftKey(setup.secret, list(confirmed.recovery_codes))
+
+
+async def audit_rows(identity: RunningIdentity, user_id: str) -> list[asyncpg.Record]:
+    """Every audit event about this account, oldest first."""
+    return await query(
+        identity.database_url,
+        "SELECT * FROM audit_events WHERE subject_user_id = $1::uuid ORDER BY at, id",
+        user_id,
+    )
+
+
+async def actions_about(identity: RunningIdentity, user_id: str) -> list[str]:
+    return [row["action"] for row in await audit_rows(identity, user_id)]
+
+
+async def user_id_of(identity: RunningIdentity, email: str) -> str:
+    [row] = await query(identity.database_url, "SELECT id FROM users WHERE email = $1", email)
+    return str(row["id"])

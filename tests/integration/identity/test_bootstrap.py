@@ -17,7 +17,7 @@ from .helpers import eventually, jetstream_payloads, outbox_payloads, query
 
 
 async def counts(database_url: str) -> dict[str, int]:
-    tables = ("trusts", "schools", "users", "memberships", "trust_roles", "outbox")
+    tables = ("trusts", "schools", "users", "memberships", "trust_roles", "outbox", "audit_events")
     return {
         t: (await query(database_url, f"SELECT count(*) AS n FROM {t}"))[0]["n"] for t in tables
     }
@@ -50,6 +50,13 @@ async def test_bootstrap_creates_the_trust_the_school_and_an_admin_of_both_witho
     created = await outbox_payloads(url, pb.SchoolCreated)
     assert [(e.school_id, e.trust_id, e.name) for e in created] == [
         (ids["school_id"], ids["trust_id"], "Oak Primary")
+    ]
+    audited = await query(
+        url, "SELECT action, subject_user_id, actor_name, detail->>'to' AS role FROM audit_events"
+    )
+    assert sorted((a["action"], str(a["subject_user_id"]), a["role"]) for a in audited) == [
+        ("role_changed", ids["admin_user_id"], "admin"),
+        ("role_changed", ids["admin_user_id"], "trust_admin"),
     ]
 
 

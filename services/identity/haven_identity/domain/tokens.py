@@ -20,6 +20,10 @@ class TokenPurpose(StrEnum):
     SESSION = "session"
     CSRF = "csrf"
     PASSWORD_RESET = "password-reset"  # noqa: S105 - a label, not a secret
+    RECOVERY_CODE = "recovery-code"
+    # Not secrets, but not to be stored in clear either: the email addresses
+    # people type (any address, known or not) in rate-limit and throttle keys.
+    EMAIL_KEY = "email-key"
 
 
 def new_token() -> str:

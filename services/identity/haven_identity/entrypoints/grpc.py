@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import grpc
@@ -12,8 +13,14 @@ from haven_identity.domain.passwords import PasswordStrength
 from haven_identity.domain.staff_import import StaffRowInput
 from haven_identity.service_layer import handlers
 from haven_identity.service_layer.dependencies import Dependencies
-from haven_identity.service_layer.views import SchoolView, StaffMemberView, UserView
-from haven_runtime.context import current_principal
+from haven_identity.service_layer.views import (
+    AuditEventView,
+    SchoolView,
+    SessionView,
+    StaffMemberView,
+    UserView,
+)
+from haven_runtime.context import current_principal, optional_principal
 from haven_runtime.events import timestamp
 
 
@@ -29,7 +36,7 @@ def user_message(user: UserView) -> pb.User:
             for m in user.memberships
         ],
         trust_roles=[pb.TrustRole(trust_id=t, role=r) for t, r in user.trust_roles],
-        totp_enrolled=False,
+        totp_enrolled=user.totp_enrolled,
     )
     if user.elevated_until is not None:
         message.elevated_until.CopyFrom(timestamp(user.elevated_until))
@@ -59,6 +66,37 @@ def staff_message(members: Sequence[StaffMemberView]) -> pb.ListStaffResponse:
     )
 
 
+def session_message(session: SessionView) -> pb.SessionInfo:
+    message = pb.SessionInfo(
+        id=session.id,
+        created_at=timestamp(session.created_at),
+        last_seen_at=timestamp(session.last_seen_at),
+        expires_at=timestamp(session.expires_at),
+        client=session.client,
+        client_address=session.client_address,
+        current=session.current,
+    )
+    if session.elevated_until is not None:
+        message.elevated_until.CopyFrom(timestamp(session.elevated_until))
+    return message
+
+
+def audit_message(event: AuditEventView) -> pb.AuditEvent:
+    return pb.AuditEvent(
+        id=event.id,
+        at=timestamp(event.at),
+        action=event.action,
+        actor_id=event.actor_id,
+        actor_name=event.actor_name,
+        subject_user_id=event.subject_user_id,
+        subject_email=event.subject_email,
+        school_id=event.school_id,
+        trust_id=event.trust_id,
+        client_address=event.client_address,
+        detail=json.dumps(event.detail, sort_keys=True),
+    )
+
+
 class IdentityServicer(IdentityServiceServicer):
     def __init__(self, deps: Dependencies):
         self.deps = deps
@@ -67,7 +105,7 @@ class IdentityServicer(IdentityServiceServicer):
     async def RequestPasswordReset(
         self, request: pb.RequestPasswordResetRequest, context: grpc.aio.ServicerContext
     ) -> pb.RequestPasswordResetResponse:
-        await handlers.request_password_reset(self.deps, request.email)
+        await handlers.request_password_reset(self.deps, request.email, request.client_address)
         return pb.RequestPasswordResetResponse()
 
     async def CheckPasswordStrength(
@@ -81,7 +119,9 @@ class IdentityServicer(IdentityServiceServicer):
     async def ConfirmPasswordReset(
         self, request: pb.ConfirmPasswordResetRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConfirmPasswordResetResponse:
-        result = await handlers.confirm_password_reset(self.deps, request.token, request.password)
+        result = await handlers.confirm_password_reset(
+            self.deps, request.token, request.password, request.client_address
+        )
         return pb.ConfirmPasswordResetResponse(
             weak=result.weak, strength=strength_message(result.strength)
         )
@@ -119,7 +159,9 @@ class IdentityServicer(IdentityServiceServicer):
         self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext
     ) -> pb.LogoutResponse:
         # The session token itself proves the right to end that session.
-        await handlers.logout(self.deps, request.session_token)
+        await handlers.logout(
+            self.deps, request.session_token, client_address=request.client_address
+        )
         return pb.LogoutResponse()
 
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.User:
@@ -174,3 +216,107 @@ class IdentityServicer(IdentityServiceServicer):
             self.deps, current_principal(), request.trust_id, request.name
         )
         return school_message(school)
+
+    # -- sessions of the caller -------------------------------------------------
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSessionsResponse:
+        sessions = await handlers.list_sessions(self.deps, current_principal())
+        return pb.ListSessionsResponse(items=[session_message(s) for s in sessions])
+
+    async def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeSessionResponse:
+        await handlers.revoke_session(
+            self.deps,
+            current_principal(),
+            request.session_id,
+            client_address=request.client_address,
+        )
+        return pb.RevokeSessionResponse()
+
+    # -- the soft key and elevated access ----------------------------------------
+    async def SetupTotp(
+        self, request: pb.SetupTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetupTotpResponse:
+        setup = await handlers.setup_totp(
+            self.deps,
+            current_principal(),
+            request.password,
+            client_address=request.client_address,
+        )
+        return pb.SetupTotpResponse(
+            secret=setup.secret, otpauth_uri=setup.otpauth_uri, qr_svg=setup.qr_svg
+        )
+
+    async def ConfirmTotp(
+        self, request: pb.ConfirmTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfirmTotpResponse:
+        codes = await handlers.confirm_totp(
+            self.deps, current_principal(), request.code, client_address=request.client_address
+        )
+        return pb.ConfirmTotpResponse(recovery_codes=codes)
+
+    async def Elevate(
+        self, request: pb.ElevateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ElevateResponse:
+        # The session token proves the session; an internal token, when sent,
+        # must be the same person's.
+        result = await handlers.elevate(
+            self.deps,
+            optional_principal(),
+            request.session_token,
+            request.code,
+            client_address=request.client_address,
+        )
+        return pb.ElevateResponse(
+            session_token=result.session_token,
+            csrf_token=result.csrf_token,
+            elevated_until=timestamp(result.elevated_until),
+            expires_at=timestamp(result.expires_at),
+            session_id=result.session_id,
+        )
+
+    # -- administration -------------------------------------------------------------
+    async def UnlockUser(
+        self, request: pb.UnlockUserRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UnlockUserResponse:
+        await handlers.unlock_user(self.deps, current_principal(), request.user_id)
+        return pb.UnlockUserResponse()
+
+    async def ResetTotp(
+        self, request: pb.ResetTotpRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResetTotpResponse:
+        await handlers.reset_totp(self.deps, current_principal(), request.user_id)
+        return pb.ResetTotpResponse()
+
+    async def SetUserDisabled(
+        self, request: pb.SetUserDisabledRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetUserDisabledResponse:
+        await handlers.set_user_disabled(
+            self.deps, current_principal(), request.user_id, request.disabled
+        )
+        return pb.SetUserDisabledResponse()
+
+    async def RemoveMembership(
+        self, request: pb.RemoveMembershipRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RemoveMembershipResponse:
+        await handlers.remove_membership(
+            self.deps, current_principal(), request.school_id, request.user_id
+        )
+        return pb.RemoveMembershipResponse()
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAuditEventsResponse:
+        page = await handlers.list_audit_events(
+            self.deps,
+            current_principal(),
+            school_id=request.school_id,
+            trust_id=request.trust_id,
+            limit=request.limit,
+            cursor=request.cursor,
+        )
+        return pb.ListAuditEventsResponse(
+            items=[audit_message(e) for e in page.items], next_cursor=page.next_cursor
+        )

@@ -15,8 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.identity.v1.identity_pb2 import SchoolCreated
+from haven_identity.adapters import audit_log
+from haven_identity.adapters.audit_log import Actor, Subject
 from haven_identity.adapters.directory import find_school, parse_id, parse_ids, roles_of
 from haven_identity.adapters.orm import Membership, School, User
+from haven_identity.domain.audit import AuditAction
 from haven_identity.domain.roles import SCHOOL_ROLES
 from haven_identity.domain.staff_import import MAX_ROWS, StaffRowInput, check_staff_rows
 from haven_identity.service_layer.dependencies import PRODUCER, Dependencies
@@ -43,6 +46,7 @@ log = get_logger(__name__)
 
 MAX_SCHOOL_NAME_LENGTH = 200
 MAX_STAFF_LIST = 1000
+MAX_QUERY_LENGTH = 200
 
 
 async def user_view(
@@ -65,6 +69,7 @@ async def user_view(
         memberships=memberships,
         trust_roles=tuple(trust_roles),
         elevated_until=elevated_until,
+        totp_enrolled=user.totp_secret is not None,
     )
 
 
@@ -136,6 +141,10 @@ async def list_staff(
         )
     if limit < 0:
         raise ValidationFailed([FieldViolation("limit", "must not be negative")])
+    if len(query) > MAX_QUERY_LENGTH:
+        raise ValidationFailed(
+            [FieldViolation("query", f"must be at most {MAX_QUERY_LENGTH} characters")]
+        )
     statement = (
         select(User, Membership)
         .join(Membership, Membership.user_id == User.id)
@@ -229,6 +238,22 @@ async def import_staff(
             if row.email not in users
         ]
         users |= {u.email: u for u in new_people}
+        actor = Actor.of(principal)
+        role_changes: list[dict[str, object]] = []
+
+        def role_changed(user: User, before: str | None, after: str) -> None:
+            # A role given or changed in this school: its admins (and the trust's) may read it.
+            role_changes.append(
+                audit_log.audit_row(
+                    AuditAction.ROLE_CHANGED,
+                    actor=actor,
+                    subject=Subject(user.id, user.email),
+                    school_id=school.id,
+                    trust_id=school.trust_id,
+                    detail={"from": before, "to": after, "by": "staff_import"},
+                )
+            )
+
         try:
             uow.session.add_all(new_people)
             await uow.session.flush()  # the people exist before their memberships refer to them
@@ -238,10 +263,14 @@ async def import_staff(
                 if membership is None:
                     uow.session.add(Membership(user_id=user.id, school_id=school.id, role=row.role))
                     user.name = row.name
+                    role_changed(user, None, row.role)
                     created += 1
                 elif user.name != row.name or membership.role != row.role:
+                    if membership.role != row.role:
+                        role_changed(user, membership.role, row.role)
                     user.name, membership.role = row.name, row.role
                     updated += 1
+            await audit_log.record_rows(uow.session, role_changes)
             await uow.commit()
         except IntegrityError as error:
             if not _is_unique_violation(error):

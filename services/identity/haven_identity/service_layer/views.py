@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from haven_identity.domain.passwords import PasswordStrength
 from haven_identity.domain.staff_import import RowError
@@ -26,6 +27,7 @@ class UserView:
     memberships: tuple[MembershipView, ...]
     trust_roles: tuple[tuple[str, str], ...]
     elevated_until: datetime | None = None
+    totp_enrolled: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,52 @@ class ImportResult:
     created: int
     updated: int
     errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    client: str
+    client_address: str
+    current: bool
+    elevated_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SoftKeySetup:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True)
+class ElevateResult:
+    session_id: str
+    session_token: str
+    csrf_token: str
+    elevated_until: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: str
+    at: datetime
+    action: str
+    actor_id: str
+    actor_name: str
+    subject_user_id: str
+    subject_email: str
+    school_id: str
+    trust_id: str
+    client_address: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEventView]
+    next_cursor: str = ""
