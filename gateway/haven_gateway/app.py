@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -15,10 +15,21 @@ from starlette.types import Scope
 
 from haven_gateway.body_limit import BodyLimitMiddleware
 from haven_gateway.field_paths import field_errors
+from haven_gateway.inputs import storable_parameters
 from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem, validation_failed
 from haven_gateway.request_context import RequestContextMiddleware
-from haven_gateway.routes import account, admin, alerts, directory, files, health, incidents
+from haven_gateway.routes import (
+    account,
+    accounts_admin,
+    admin,
+    alerts,
+    directory,
+    files,
+    health,
+    incidents,
+    security,
+)
 from haven_gateway.settings import GatewaySettings
 
 API_PREFIX = "/api/v1"
@@ -50,6 +61,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.settings = settings
     # Added first, so it runs inside the request context (and its request id).
@@ -58,7 +70,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
-    for module in (health, account, directory, incidents, alerts, files, admin):
+    for module in (
+        health,
+        account,
+        security,
+        directory,
+        incidents,
+        alerts,
+        files,
+        admin,
+        accounts_admin,
+    ):
         app.include_router(module.router)
     return app
 

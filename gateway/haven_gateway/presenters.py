@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,3 +137,47 @@ def alert(a: notifications_pb2.Alert) -> dict[str, Any]:
 
 def import_errors(errors: Any) -> list[dict[str, Any]]:
     return [{"line": e.line, "field": e.field, "message": e.message} for e in errors]
+
+
+def session(s: identity_pb2.SessionInfo) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "created_at": rfc3339(s, "created_at"),
+        "last_seen_at": rfc3339(s, "last_seen_at"),
+        "client": s.client,
+        "current": s.current,
+        "client_address": s.client_address,
+        "elevated_until": rfc3339(s, "elevated_until"),
+        "expires_at": rfc3339(s, "expires_at"),
+    }
+
+
+def audit_event(e: identity_pb2.AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": rfc3339(e, "at"),
+        "action": e.action,
+        # An anonymous attempt (a failed login for an unknown address) has no actor.
+        "actor": {"id": e.actor_id, "name": e.actor_name} if e.actor_id else None,
+        # A failed login for an unknown address concerns an email but no account.
+        "subject": (
+            {"id": e.subject_user_id or None, "email": e.subject_email or None}
+            if e.subject_user_id or e.subject_email
+            else None
+        ),
+        "school_id": e.school_id or None,
+        "trust_id": e.trust_id or None,
+        "client_address": e.client_address or None,
+        "detail": audit_detail(e.detail),
+    }
+
+
+def audit_detail(text: str) -> dict[str, Any]:
+    """Identity sends the detail as a JSON object; the API gives it as one, never a string."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {"text": text}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}

@@ -9,7 +9,8 @@ service attached (haven_runtime.errors) to the API's stable `code`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -148,3 +149,31 @@ def _seconds(value: str | None) -> int | None:
     except ValueError:
         return None
     return max(seconds, 1) if seconds is not None else None
+
+
+@contextmanager
+def held_to_contract(
+    statuses: Mapping[str, int] | None = None,
+    throttled: str | None = None,
+    refused: tuple[str, str] | None = None,
+) -> Iterator[None]:
+    """Hold a service's failure to what this endpoint promises in API.md.
+
+    The same reason can mean different things at different endpoints (a wrong
+    code is 422 when confirming the soft key, 401 when elevating), and a
+    service may name its throttle differently from the API; the client sees
+    the endpoint's documented status and code either way. `refused` (code,
+    detail) makes every 401 and 403 one and the same answer, so that no
+    refusal can tell a client more than the endpoint means to say.
+    """
+    try:
+        yield
+    except Problem as problem:
+        if throttled and problem.status == 429:
+            problem.code = throttled
+        if refused and problem.status in (401, 403):
+            problem.status, (problem.code, problem.detail) = 401, refused
+            problem.headers.pop("WWW-Authenticate", None)
+        if statuses and problem.code in statuses:
+            problem.status = statuses[problem.code]
+        raise

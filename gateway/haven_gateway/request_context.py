@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 
 import structlog
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven_gateway.problems import Problem
@@ -35,6 +36,15 @@ IDENTITY_HEADERS = frozenset(
 )
 
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def client_address(request: Request) -> str:
+    """Where the request came from, for rate limits and the audit log.
+
+    uvicorn has already replaced it with X-Forwarded-For when the request came
+    through a proxy named in HAVEN_FORWARDED_ALLOW_IPS, and only then.
+    """
+    return request.client.host if request.client else ""
 
 
 def is_identity_header(name: str) -> bool:

@@ -12,18 +12,24 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from haven_gateway.inputs import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_TOKEN,
+    Body,
+    Email,
+    Name,
+    Password,
+    PasswordDraft,
+    StrictBody,
+    Token,
+)
+
 # Clocks disagree a little; "not in the future" allows for it.
 CLOCK_SKEW = timedelta(minutes=2)
-MAX_DESCRIPTION = 20_000
-MAX_PASSWORD = 1024
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-
-
-class Body(BaseModel):
-    # Clients may send fields a later version knows; ignoring them keeps old gateways working.
-    model_config = ConfigDict(extra="ignore")
 
 
 # --- problems ---------------------------------------------------------------
@@ -60,17 +66,17 @@ class ReadyOut(BaseModel):
 # --- account ----------------------------------------------------------------
 
 
-class PasswordResetIn(Body):
-    email: str = Field(min_length=1, max_length=320)
+class PasswordResetIn(StrictBody):
+    email: Email
 
 
 class AcceptedOut(BaseModel):
     status: Literal["accepted"]
 
 
-class PasswordStrengthIn(Body):
-    password: str = Field(max_length=MAX_PASSWORD)
-    token: str | None = Field(None, max_length=512)
+class PasswordStrengthIn(StrictBody):
+    password: PasswordDraft
+    token: str | None = Field(None, max_length=MAX_TOKEN)
 
 
 class StrengthOut(BaseModel):
@@ -81,14 +87,14 @@ class StrengthOut(BaseModel):
     suggestions: list[str]
 
 
-class PasswordResetConfirmIn(Body):
-    token: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+class PasswordResetConfirmIn(StrictBody):
+    token: Token
+    password: Password
 
 
-class LoginIn(Body):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+class LoginIn(StrictBody):
+    email: Email
+    password: Password
 
 
 class MembershipOut(BaseModel):
@@ -175,14 +181,14 @@ class StaffList(BaseModel):
 # --- incidents --------------------------------------------------------------
 
 
-class BodyMapMarkIn(Body):
+class BodyMapMarkIn(StrictBody):
     side: Literal["front", "back"]
     x: float = Field(ge=0, le=1, allow_inf_nan=False)
     y: float = Field(ge=0, le=1, allow_inf_nan=False)
     note: str = Field("", max_length=1000)
 
 
-class IncidentIn(Body):
+class IncidentIn(StrictBody):
     school_id: Id | None = None
     student_id: Id
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
@@ -287,11 +293,11 @@ class StoredFileOut(BaseModel):
 
 class SchoolIn(Body):
     trust_id: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class NameIn(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class ImportRow(Body):
@@ -301,8 +307,10 @@ class ImportRow(Body):
 
 
 class StaffRowIn(ImportRow):
+    # Generous: identity reports an over-long address on its own line and
+    # imports the other rows; only absurd values fail the whole import here.
     email: str = Field("", max_length=320)
-    name: str = Field("", max_length=200)
+    name: str = Field("", max_length=MAX_NAME)
     role: str = Field("", max_length=32)
 
 

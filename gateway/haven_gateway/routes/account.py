@@ -18,7 +18,8 @@ from haven_gateway.auth import (
     set_session_cookie,
 )
 from haven_gateway.peers import Peers
-from haven_gateway.problems import FieldError, Problem
+from haven_gateway.problems import FieldError, Problem, held_to_contract
+from haven_gateway.request_context import client_address
 from haven_gateway.schemas import (
     AcceptedOut,
     LoginIn,
@@ -37,11 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["account"])
 # The same answer whether or not the account exists, so nobody can probe for one.
 ACCEPTED = {"status": "accepted"}
 MAX_CLIENT_DESCRIPTION = 200
-
-
-def client_address(request: Request) -> str:
-    # uvicorn has already replaced this with X-Forwarded-For from trusted proxies.
-    return request.client.host if request.client else ""
+LOGIN_REFUSED = ("invalid_credentials", "The email address or password is not right.")
 
 
 @router.post(
@@ -53,12 +50,13 @@ def client_address(request: Request) -> str:
 async def request_password_reset(
     body: PasswordResetIn, request: Request, peers: Peers = Depends(get_peers)
 ) -> dict[str, str]:
-    await peers.call(
-        peers.identity.RequestPasswordReset,
-        identity_pb2.RequestPasswordResetRequest(
-            email=body.email, client_address=client_address(request)
-        ),
-    )
+    with held_to_contract(throttled="too_many_requests"):
+        await peers.call(
+            peers.identity.RequestPasswordReset,
+            identity_pb2.RequestPasswordResetRequest(
+                email=body.email, client_address=client_address(request)
+            ),
+        )
     return ACCEPTED
 
 
@@ -124,15 +122,19 @@ async def login(
     peers: Peers = Depends(get_peers),
     settings: GatewaySettings = Depends(get_settings),
 ) -> dict[str, Any]:
-    answer = await peers.call(
-        peers.identity.Login,
-        identity_pb2.LoginRequest(
-            email=body.email,
-            password=body.password,
-            client_address=client_address(request),
-            client=request.headers.get("user-agent", "")[:MAX_CLIENT_DESCRIPTION],
-        ),
-    )
+    # One answer for unknown email, wrong password, locked or disabled account,
+    # whatever words identity used: a refusal must not say which it was.
+    with held_to_contract(throttled="too_many_attempts", refused=LOGIN_REFUSED):
+        answer = await peers.call(
+            peers.identity.Login,
+            identity_pb2.LoginRequest(
+                email=body.email,
+                password=body.password,
+                client_address=client_address(request),
+                # Shown in the session list, so the user can tell their sessions apart.
+                client=request.headers.get("user-agent", "")[:MAX_CLIENT_DESCRIPTION],
+            ),
+        )
     expires = answer.expires_at.ToDatetime(tzinfo=UTC) if answer.HasField("expires_at") else None
     set_session_cookie(response, answer.session_token, expires, settings)
     response.headers["Cache-Control"] = "no-store"

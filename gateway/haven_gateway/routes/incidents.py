@@ -1,11 +1,11 @@
-"""Recording an incident and reading one back."""
+"""Recording an incident, reading one back, and a pupil's chronology."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from haven.files.v1 import files_pb2
 from haven.incidents.v1 import incidents_pb2
@@ -15,6 +15,7 @@ from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem
 from haven_gateway.schemas import IncidentIn, IncidentOut, problem_responses
 from haven_gateway.schools import resolve_school_id
+from haven_gateway.security_schemas import IncidentList
 from haven_runtime.logging import get_logger
 
 log = get_logger("haven.gateway.incidents")
@@ -76,6 +77,31 @@ async def get_incident(
         token=caller.internal_token,
     )
     return await incident_json(peers, caller, incident)
+
+
+@router.get("/students/{student_id}/incidents", response_model=IncidentList)
+async def student_chronology(
+    student_id: str,
+    limit: int = Query(20, ge=1, le=100),
+    cursor: str | None = Query(None, max_length=512),
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> dict[str, Any]:
+    """Every incident in which the pupil is the student or a linked student, newest first.
+
+    For a DSL whose session is elevated. Incidents decides, from the verified
+    token: 403 elevation_required (not elevated, or it has expired), 403
+    forbidden (a role that may not see chronologies), 404 (no such pupil here).
+    """
+    answer = await peers.call(
+        peers.incidents.ListStudentIncidents,
+        incidents_pb2.ListStudentIncidentsRequest(
+            student_id=student_id, limit=limit, cursor=cursor or ""
+        ),
+        token=caller.internal_token,
+    )
+    items = await asyncio.gather(*(incident_json(peers, caller, i) for i in answer.items))
+    return {"items": list(items), "next_cursor": answer.next_cursor or None}
 
 
 async def incident_json(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -28,11 +29,14 @@ from haven_runtime.errors import (
     FailedPrecondition,
     FieldViolation,
     NotFound,
+    PermissionDenied,
     ServiceError,
     TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
+
+from .identity_security_double import SecurityRpcs, SoftKeys, when
 
 SCHOOL = "school-1"
 OTHER_SCHOOL = "school-2"
@@ -50,6 +54,10 @@ class Session:
     user: identity_pb2.User
     csrf_token: str
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: datetime = field(default_factory=lambda: datetime(2026, 11, 30, 8, tzinfo=UTC))
+    client: str = ""
+    client_address: str = ""
+    elevated_until: datetime | None = None
 
 
 @dataclass
@@ -70,43 +78,65 @@ class Record:
         return [(r, m, c) for name, r, m, c in self.calls if name == method]
 
 
-def user(user_id: str, email: str, *schools: str) -> identity_pb2.User:
+def user(user_id: str, email: str, *schools: str, role: str = "staff") -> identity_pb2.User:
     return identity_pb2.User(
         id=user_id,
         email=email,
         name=email.split("@")[0].title(),
         memberships=[
-            identity_pb2.Membership(school_id=s, school_name=f"School {s}", role="staff")
+            identity_pb2.Membership(school_id=s, school_name=f"School {s}", role=role)
             for s in schools
         ],
     )
 
 
-class Identity(identity_pb2_grpc.IdentityServiceServicer):
+class Identity(SecurityRpcs, identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, signer: TokenSigner, record: Record):
         self.signer, self.record = signer, record
         alice = user("u-alice", "alice@school.org", SCHOOL)
         bob = user("u-bob", "bob@school.org", SCHOOL, OTHER_SCHOOL)
-        self.accounts = {"alice@school.org": (STRONG_PASSWORD, alice)}
+        dee = user("u-dee", "dee@school.org", SCHOOL, role="dsl")
+        ada = user("u-ada", "ada@school.org", SCHOOL, role="admin")
+        self.users = {u.id: u for u in (alice, bob, dee, ada)}
+        self.accounts = {
+            "alice@school.org": (STRONG_PASSWORD, alice),
+            "bob@school.org": (STRONG_PASSWORD, bob),
+        }
         self.sessions = {
             "session-alice": Session(alice, "csrf-alice"),
             "session-bob": Session(bob, "csrf-bob"),
+            "session-dee": Session(dee, "csrf-dee"),
+            "session-ada": Session(ada, "csrf-ada"),
         }
         self.reset_tokens = {"reset-good"}
+        self.soft_keys = SoftKeys(enrolled={"u-alice", "u-dee"})
+        self.disabled: set[str] = set()
+        self.locked = {"locked@school.org"}
 
     async def Authenticate(self, request, context):
         self.record.add("Authenticate", request, context)
         session = self.sessions.get(request.session_token)
-        if session is None:
+        if session is None or session.user.id in self.disabled:
             raise Unauthenticated("session unknown or ended")
-        schools = {m.school_id: m.role for m in session.user.memberships}
+        # Read afresh on every call, as identity does: roles, soft key, elevation.
+        current = identity_pb2.User()
+        current.CopyFrom(session.user)
+        current.totp_enrolled = current.id in self.soft_keys.enrolled
+        if session.elevated_until is not None:
+            current.elevated_until.CopyFrom(when(session.elevated_until))
+        schools = {m.school_id: m.role for m in current.memberships}
         token = self.signer.sign(
             Principal(
-                session.user.id, session.session_id, session.user.name, session.user.email, schools
+                current.id,
+                session.session_id,
+                current.name,
+                current.email,
+                schools,
+                elevated_until=session.elevated_until,
             )
         )
         return identity_pb2.AuthenticateResponse(
-            user=session.user,
+            user=current,
             internal_token=token,
             csrf_valid=bool(request.csrf_token) and request.csrf_token == session.csrf_token,
             session_id=session.session_id,
@@ -114,11 +144,22 @@ class Identity(identity_pb2_grpc.IdentityServiceServicer):
 
     async def Login(self, request, context):
         self.record.add("Login", request, context)
+        if request.email == "throttled@school.org":
+            # Named unlike the API on purpose: the gateway says too_many_attempts.
+            raise TooManyRequests("slow down", reason="too_many_requests", retry_after=120)
+        if request.email in self.locked:
+            # Not what identity answers; the gateway must not let it through if it did.
+            raise PermissionDenied("this account is locked", reason="account_locked")
         password, account = self.accounts.get(request.email, (None, None))
         if account is None or password != request.password:
             raise Unauthenticated("wrong email or password", reason="invalid_credentials")
         token = f"session-{uuid.uuid4().hex}"
-        self.sessions[token] = Session(account, f"csrf-{uuid.uuid4().hex}")
+        self.sessions[token] = Session(
+            account,
+            f"csrf-{uuid.uuid4().hex}",
+            client=request.client,
+            client_address=request.client_address,
+        )
         return identity_pb2.LoginResponse(
             session_token=token,
             csrf_token=self.sessions[token].csrf_token,
@@ -211,6 +252,21 @@ class Incidents(incidents_pb2_grpc.IncidentsServiceServicer):
         self.record = record
         self.incidents: dict[str, incidents_pb2.Incident] = {}
         self.by_key: dict[str, str] = {}
+
+    async def ListStudentIncidents(self, request, context):
+        self.record.add("ListStudentIncidents", request, context)
+        principal = current_principal()
+        if request.student_id != "st-1" or not principal.belongs_to(SCHOOL):
+            raise NotFound("no such pupil")
+        if not principal.is_dsl_of(SCHOOL):
+            raise PermissionDenied("DSLs only")
+        if not principal.is_elevated:
+            raise PermissionDenied("elevate first", reason="elevation_required")
+        items = [i for i in self.incidents.values() if i.student.id == request.student_id]
+        items.sort(key=lambda i: i.recorded_at.ToDatetime(), reverse=True)
+        return incidents_pb2.ListStudentIncidentsResponse(
+            items=items[: request.limit], next_cursor=""
+        )
 
     async def GetIncident(self, request, context):
         self.record.add("GetIncident", request, context)

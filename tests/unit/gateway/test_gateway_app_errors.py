@@ -81,6 +81,30 @@ async def test_the_openapi_document_is_served_under_the_api_prefix(client):
     assert (await client.get("/api/v1/docs")).status_code == 200
 
 
+async def test_the_openapi_document_describes_the_soft_key_sessions_and_audit(client):
+    document = (await client.get("/api/v1/openapi.json")).json()
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/auth/totp/setup", "post"),
+        ("/api/v1/auth/totp/confirm", "post"),
+        ("/api/v1/auth/elevate", "post"),
+        ("/api/v1/auth/sessions", "get"),
+        ("/api/v1/auth/sessions/{session_id}", "delete"),
+        ("/api/v1/admin/users/{user_id}/unlock", "post"),
+        ("/api/v1/admin/users/{user_id}/totp/reset", "post"),
+        ("/api/v1/admin/users/{user_id}/disable", "post"),
+        ("/api/v1/admin/users/{user_id}/enable", "post"),
+        ("/api/v1/admin/schools/{school_id}/staff/{user_id}", "delete"),
+        ("/api/v1/admin/audit", "get"),
+        ("/api/v1/students/{student_id}/incidents", "get"),
+    ]:
+        assert method in paths[path], path
+    login = document["components"]["schemas"]["LoginIn"]
+    assert login["properties"]["password"]["maxLength"] == 256
+    assert login["properties"]["email"]["maxLength"] == 254
+    assert login["additionalProperties"] is False
+
+
 async def test_healthz_answers_without_any_service(client):
     response = await client.get("/healthz")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
