@@ -8,6 +8,11 @@ a server start their own with the same classes.
 from __future__ import annotations
 
 import os
+
+# Tests start servers with fork+exec while gRPC's threads run in this process;
+# gRPC's fork handlers then abort the child before it reaches exec. The servers
+# never use gRPC between fork and exec, so the handlers are not needed.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path

@@ -13,6 +13,15 @@ from haven_devstack.background import BackgroundStack, background_stack
 # The name the tests use for the running stack.
 RunningStack = BackgroundStack
 
+# The lock after 100 consecutive failures cannot be reached in a test with the
+# real delays (hours): here it comes after six failures, at most a second apart.
+# Only test_security fails logins on purpose.
+FAST_LOCKOUT = {
+    "HAVEN_LOGIN_FREE_ATTEMPTS": "3",
+    "HAVEN_LOGIN_MAX_DELAY_SECONDS": "1",
+    "HAVEN_LOGIN_LOCK_AFTER": "6",
+}
+
 
 @pytest.fixture(scope="session")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundStack]:
@@ -20,5 +29,6 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backgrou
         tmp_path_factory.mktemp("stack"),
         postgres_url=os.environ.get("HAVEN_POSTGRES_URL"),
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}",
+        extra_env=FAST_LOCKOUT,
     ) as running:
         yield running

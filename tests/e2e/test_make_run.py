@@ -21,7 +21,11 @@ HAVEN = str(Path(sys.executable).parent / "haven")
 
 def start_stack(state: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [HAVEN, "dev", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [HAVEN, "dev", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
 
@@ -42,9 +46,22 @@ def wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 120.0)
 
 def bootstrap(env: dict[str, str]) -> dict[str, str]:
     result = subprocess.run(
-        [HAVEN, "admin", "bootstrap", "--trust", "Riverside Trust", "--school", "Riverside Infants",
-         "--admin-email", "head@riverside.example"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            HAVEN,
+            "admin",
+            "bootstrap",
+            "--trust",
+            "Riverside Trust",
+            "--school",
+            "Riverside Infants",
+            "--admin-email",
+            "head@riverside.example",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -52,7 +69,9 @@ def bootstrap(env: dict[str, str]) -> dict[str, str]:
 
 def interrupt_and_check_nothing_is_left(process: subprocess.Popen[str]) -> str:
     children = descendants(process.pid)
-    assert len(children) >= 9  # postgres, nats, seaweedfs, the mail sink, four services, the gateway
+    assert (
+        len(children) >= 9
+    )  # postgres, nats, seaweedfs, the mail sink, four services, the gateway
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output[-4000:]
