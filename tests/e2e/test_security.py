@@ -13,43 +13,20 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyotp
 import pytest
 
-from haven_devstack.smtp_sink import read_messages
-
 from .conftest import RunningStack
+from .mailbox import mail_to, text_of, wait_for
 
 STRONG = "correct horse battery staple lighthouse"
 NEW_STRONG = "violet kestrel over the quiet harbour"
 TOKEN_IN_LINK = re.compile(r"(\S*)/reset-password\?token=([A-Za-z0-9_\-]+)")
 TRUST, SCHOOL = "Southfield Learning Trust", "Southfield Primary"
 DOMAIN = "southfield.example"
-
-
-def wait_for(check, timeout: float = 20.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-
-
-def mail_to(stack: RunningStack, address: str) -> list[EmailMessage]:
-    return [m for m in read_messages(stack.stack.maildir) if address in str(m["To"])]
-
-
-def text_of(message: EmailMessage) -> str:
-    return "\n".join(
-        part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
-    )
 
 
 def reset_links(stack: RunningStack, address: str) -> list[tuple[str, str]]:

@@ -36,8 +36,7 @@ async def chronology_page(
         query = query.where(Incident.school_id == school_id)
         if after is not None:
             query = query.where(
-                tuple_(Incident.occurred_at, Incident.id)
-                < tuple_(after.occurred_at, after.incident_id)
+                tuple_(Incident.occurred_at, Incident.id) < tuple_(after.at, after.id)
             )
         return query.order_by(*newest_first).limit(size)
 

@@ -12,14 +12,14 @@ carries nothing they could not already see.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
+
+from haven_runtime.cursors import InvalidCursor as InvalidCursor
+from haven_runtime.cursors import Position
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -45,10 +45,6 @@ class AlertView:
     occurred_at: datetime | None
     created_at: datetime
     read_at: datetime | None
-
-
-class InvalidCursor(ValueError):
-    """The cursor was not one this service handed out."""
 
 
 class InvalidPageSize(ValueError):
@@ -83,26 +79,5 @@ def page_size(limit: int) -> int:
     return min(limit, MAX_PAGE_SIZE)
 
 
-@dataclass(frozen=True)
-class AlertCursor:
-    """The position just after an alert, in newest-first order."""
-
-    created_at: datetime
-    alert_id: uuid.UUID
-
-    def encode(self) -> str:
-        raw = json.dumps({"t": self.created_at.isoformat(), "id": str(self.alert_id)})
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, cursor: str) -> AlertCursor:
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            created_at = datetime.fromisoformat(data["t"])
-            alert_id = uuid.UUID(data["id"])
-        except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-            raise InvalidCursor("not a cursor from this service") from None
-        if created_at.tzinfo is None:
-            raise InvalidCursor("not a cursor from this service")
-        return cls(created_at, alert_id)
+# The position just after an alert, in newest-first order.
+AlertCursor = Position

@@ -197,8 +197,7 @@ async def list_alerts(
     query = select(AlertRecord).where(*mine)
     if after is not None:
         query = query.where(
-            tuple_(AlertRecord.created_at, AlertRecord.id)
-            < tuple_(after.created_at, after.alert_id)
+            tuple_(AlertRecord.created_at, AlertRecord.id) < tuple_(after.at, after.id)
         )
     query = query.order_by(AlertRecord.created_at.desc(), AlertRecord.id.desc()).limit(size + 1)
     rows = list((await uow.session.scalars(query)).all())
