@@ -103,6 +103,8 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         token = ctx.request_id.set(request_id)
+        client = scope.get("client")
+        address_token = ctx.client_address.set(client[0] if client else None)
         if dropped:
             log.warning("identity headers dropped", headers=sorted(set(dropped)))
 
@@ -136,3 +138,4 @@ class RequestContextMiddleware:
                     ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             ctx.request_id.reset(token)
+            ctx.client_address.reset(address_token)

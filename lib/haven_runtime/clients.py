@@ -54,14 +54,20 @@ def channel(address: str) -> grpc.aio.Channel:
 
 
 def call_metadata(
-    token: str | None = None, request_id: str | None = None
+    token: str | None = None,
+    request_id: str | None = None,
+    client_address: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
-    """Metadata for an outgoing call: the caller's token and the request id travel on."""
+    """Metadata for an outgoing call: the caller's token, the request id and
+    the client's address travel on."""
     token = token if token is not None else ctx.current_internal_token()
     request_id = request_id if request_id is not None else ctx.request_id.get()
+    address = client_address if client_address is not None else ctx.client_address.get()
     metadata: list[tuple[str, str]] = []
     if token:
         metadata.append(("authorization", f"Bearer {token}"))
     if request_id:
         metadata.append(("x-request-id", request_id))
+    if address:
+        metadata.append(("x-client-address", address))
     return tuple(metadata)

@@ -10,6 +10,8 @@ from haven_runtime.errors import Unauthenticated
 _principal: ContextVar[Principal | None] = ContextVar("haven_principal", default=None)
 _internal_token: ContextVar[str | None] = ContextVar("haven_internal_token", default=None)
 request_id: ContextVar[str | None] = ContextVar("haven_request_id", default=None)
+# Where the person behind the call is (as the gateway saw it), for audit trails.
+client_address: ContextVar[str | None] = ContextVar("haven_client_address", default=None)
 
 
 def current_principal() -> Principal:

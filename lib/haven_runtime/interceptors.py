@@ -44,6 +44,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         def enter() -> tuple[list[Any], float]:
             rid = metadata.get("x-request-id") or str(uuid.uuid4())
             tokens: list[Any] = [ctx.request_id.set(rid)]
+            if metadata.get("x-client-address"):
+                tokens.append(ctx.client_address.set(metadata["x-client-address"]))
             structlog.contextvars.bind_contextvars(request_id=rid)
             auth = metadata.get("authorization", "")
             if auth.lower().startswith("bearer "):
