@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
 
 import jwt
 import pytest
+import structlog
 
 from haven_runtime.auth import (
     InvalidToken,
@@ -128,10 +130,19 @@ def test_event_subjects_follow_the_versioned_protobuf_name():
     )
 
 
-def test_log_lines_are_json_with_service_and_request_id_and_never_a_password(capsys):
+@pytest.fixture
+def json_logging(capsys):  # type: ignore[no-untyped-def]
+    """Configure logging for one test, and put the defaults back after it: the
+    configuration holds this test's captured stdout, closed once it ends."""
     configure_logging("testsvc")
+    yield capsys
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def test_log_lines_are_json_with_service_and_request_id_and_never_a_password(json_logging):
     get_logger().info("login attempt", password="hunter2-secret", description="incident text")
-    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    line = json.loads(json_logging.readouterr().out.strip().splitlines()[-1])
     assert line["service"] == "testsvc"
     assert "request_id" in line
     assert "hunter2-secret" not in json.dumps(line)
