@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import time
 
 import jwt
 import pytest
-import structlog
 
 from haven_runtime.auth import (
     InvalidToken,
@@ -20,7 +18,6 @@ from haven_runtime.auth import (
     generate_signing_key,
 )
 from haven_runtime.events import subject_for
-from haven_runtime.logging import configure_logging, get_logger
 
 
 def run_service_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -130,20 +127,18 @@ def test_event_subjects_follow_the_versioned_protobuf_name():
     )
 
 
-@pytest.fixture
-def json_logging(capsys):  # type: ignore[no-untyped-def]
-    """Configure logging for one test, and put the defaults back after it: the
-    configuration holds this test's captured stdout, closed once it ends."""
-    configure_logging("testsvc")
-    yield capsys
-    structlog.reset_defaults()
-    logging.getLogger().handlers.clear()
-
-
-def test_log_lines_are_json_with_service_and_request_id_and_never_a_password(json_logging):
-    get_logger().info("login attempt", password="hunter2-secret", description="incident text")
-    line = json.loads(json_logging.readouterr().out.strip().splitlines()[-1])
+def test_log_lines_are_json_with_service_and_request_id_and_never_a_password():
+    # In its own process: logging configuration is global, and stays so.
+    code = (
+        "from haven_runtime.logging import configure_logging, get_logger\n"
+        "configure_logging('testsvc')\n"
+        "get_logger().info('login attempt', password='hunter2-secret', description='incident text')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["service"] == "testsvc"
     assert "request_id" in line
-    assert "hunter2-secret" not in json.dumps(line)
-    assert "incident text" not in json.dumps(line)
+    assert "hunter2-secret" not in result.stdout
+    assert "incident text" not in result.stdout
