@@ -11,3 +11,7 @@ class IncidentsSettings(ServiceSettings):
     identity_addr: str = "127.0.0.1:50051"
     # Deadline of each call to identity.
     identity_timeout_seconds: float = 5.0
+    # Where files answers GetFile, to check files before they are attached.
+    files_addr: str = "127.0.0.1:50054"
+    # Deadline of each call to files.
+    files_timeout_seconds: float = 5.0

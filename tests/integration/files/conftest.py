@@ -104,10 +104,14 @@ class RunningFiles:
         )
 
     async def download(
-        self, user_id: str, schools: dict[str, str], file_id: str
+        self, user_id: str, schools: dict[str, str], file_id: str, client_address: str = ""
     ) -> tuple[pb.StoredFile, bytes]:
+        metadata = self.as_user(user_id, schools)
+        if client_address:
+            # As the gateway passes on where the person is, for the audit trail.
+            metadata = (*metadata, ("x-client-address", client_address))
         call = self.stub.Download(
-            pb.DownloadRequest(file_id=file_id), metadata=self.as_user(user_id, schools), timeout=30
+            pb.DownloadRequest(file_id=file_id), metadata=metadata, timeout=30
         )
         metadata, chunks = None, []
         async for message in call:

@@ -102,7 +102,7 @@ async def test_incident_recorded_attaches_the_file_once_even_when_delivered_twic
     assert len(handled) == 1
 
 
-async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_is_reported(
+async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_is_reported_with_where_from(
     start_files: StartFiles, jetstream: JetStreamContext
 ) -> None:
     files = await start_files()
@@ -115,7 +115,9 @@ async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_i
     seen = await files.get_file(dina, {school: "dsl"}, stored.id)
     assert (seen.status, seen.incident_id) == ("attached", event.incident_id)
     assert seen.HasField("attached_at")
-    metadata, body = await files.download(dina, {school: "dsl"}, stored.id)
+    metadata, body = await files.download(
+        dina, {school: "dsl"}, stored.id, client_address="203.0.113.9"
+    )
     assert body == content
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await files.get_file(bob, {school: "staff"}, stored.id)
@@ -126,11 +128,12 @@ async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_i
     )
     reported = FileDownloaded()
     EventEnvelope.FromString(row["envelope"]).payload.Unpack(reported)
-    assert (reported.file_id, reported.incident_id, reported.user_id) == (
-        stored.id,
-        event.incident_id,
-        dina,
-    )
+    assert (
+        reported.file_id,
+        reported.incident_id,
+        reported.user_id,
+        reported.client_address,
+    ) == (stored.id, event.incident_id, dina, "203.0.113.9")
 
 
 async def test_an_incident_cannot_take_a_file_someone_else_staged(

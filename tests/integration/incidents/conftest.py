@@ -17,6 +17,7 @@ import grpc
 import nats
 import pytest
 
+from haven.files.v1 import files_pb2_grpc
 from haven.identity.v1 import identity_pb2_grpc
 from haven.incidents.v1 import incidents_pb2_grpc
 from haven_devstack.nats import LocalNats
@@ -25,7 +26,7 @@ from haven_incidents.app import build_service
 from haven_incidents.settings import IncidentsSettings
 from haven_runtime.bus import ensure_stream
 
-from .incidents_harness import IdentityDouble, Incidents
+from .incidents_harness import FilesDouble, IdentityDouble, Incidents
 
 
 @pytest.fixture(scope="session")
@@ -52,15 +53,30 @@ async def identity_double() -> AsyncIterator[tuple[IdentityDouble, int]]:
 
 
 @pytest.fixture(scope="session")
+async def files_double() -> AsyncIterator[tuple[FilesDouble, int]]:
+    double = FilesDouble()
+    server = grpc.aio.server()
+    files_pb2_grpc.add_FilesServiceServicer_to_server(double, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield double, port
+    finally:
+        await server.stop(0)
+
+
+@pytest.fixture(scope="session")
 async def incidents(
     create_database,  # type: ignore[no-untyped-def]
     incidents_nats: LocalNats,
     identity_double: tuple[IdentityDouble, int],
+    files_double: tuple[FilesDouble, int],
     token_public_key: str,
     make_token: Callable[..., str],
 ) -> AsyncIterator[Incidents]:
     database_url = await create_database("incidents")
     double, identity_port = identity_double
+    files, files_port = files_double
     settings = IncidentsSettings(
         database_url=database_url,
         nats_url=incidents_nats.url,
@@ -70,6 +86,8 @@ async def incidents(
         migrate_on_start=True,
         identity_addr=f"127.0.0.1:{identity_port}",
         identity_timeout_seconds=2.0,
+        files_addr=f"127.0.0.1:{files_port}",
+        files_timeout_seconds=2.0,
         shutdown_grace_seconds=1.0,
     )
     service, register = build_service(settings)
@@ -86,6 +104,7 @@ async def incidents(
         yield Incidents(
             stub=incidents_pb2_grpc.IncidentsServiceStub(channel),
             identity=double,
+            files=files,
             js=js,
             database_url=database_url,
             make_token=make_token,

@@ -189,6 +189,7 @@ async def test_recording_publishes_incident_recorded_with_the_dsls_as_recipients
     occurred = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
     # Named: a member of staff, and one of the DSLs (alerted once all the same).
     named = [school.staff_ids[0], school.dsl_ids[0], school.staff_ids[0]]
+    staged = incidents.files.stage(school.id, author_id)
 
     incident = await incidents.stub.RecordIncident(
         pb.RecordIncidentRequest(
@@ -202,7 +203,7 @@ async def test_recording_publishes_incident_recorded_with_the_dsls_as_recipients
             ],
             occurred_at=at(occurred),
             alert_staff_ids=named,
-            file_ids=["file-1"],
+            file_ids=[staged],
             agency_ids=school.agency_ids[:1],
         ),
         metadata=(("authorization", f"Bearer {token}"),),
@@ -221,7 +222,7 @@ async def test_recording_publishes_incident_recorded_with_the_dsls_as_recipients
     assert (incident.recorded_by.id, incident.recorded_by.name) == (author_id, "Alex Author")
     assert [s.id for s in incident.alerted_staff] == [school.staff_ids[0], school.dsl_ids[0]]
     assert [a.id for a in incident.agencies] == school.agency_ids[:1]
-    assert list(incident.file_ids) == ["file-1"]
+    assert list(incident.file_ids) == [staged]
     # Identity was asked with the caller's own token.
     assert token in incidents.identity.tokens_seen
 
@@ -237,7 +238,7 @@ async def test_recording_publishes_incident_recorded_with_the_dsls_as_recipients
     assert [c.id for c in event.categories] == school.category_ids[:2]
     assert (event.recorded_by.id, event.recorded_by.name) == (author_id, "Alex Author")
     assert event.occurred_at.ToDatetime(tzinfo=UTC) == occurred
-    assert list(event.file_ids) == ["file-1"]
+    assert list(event.file_ids) == [staged]
     assert DESCRIPTION.encode() not in raw
     assert b"bruise" not in raw
 

@@ -35,7 +35,7 @@ from haven_files.service_layer.errors import (
     FileTypeNotAllowedError,
     StorageUnavailableError,
 )
-from haven_runtime.context import current_principal
+from haven_runtime.context import client_address, current_principal
 from haven_runtime.db import Database, UnitOfWork
 from haven_runtime.errors import FieldViolation, NotFound, ValidationFailed
 from haven_runtime.events import Event
@@ -176,6 +176,7 @@ async def download_file(deps: FilesDependencies, file_id: str) -> Download:
                     incident_id=row.incident_id or "",
                     user_id=principal.user_id,
                     user_name=principal.name,
+                    client_address=client_address.get() or "",
                 )
             )
             await uow.commit()

@@ -67,6 +67,7 @@ async def record_chronology_read(
     user_id: str,
     user_name: str,
     incident_ids: Sequence[uuid.UUID],
+    client_address: str = "",
 ) -> None:
     """One audit row for the pupil, and one for each incident the reader was shown."""
     rows = [
@@ -77,6 +78,7 @@ async def record_chronology_read(
             "user_id": user_id,
             "user_name": user_name,
             "action": CHRONOLOGY_VIEWED,
+            "client_address": client_address,
         }
         for incident_id in [None, *incident_ids]
     ]

@@ -50,6 +50,8 @@ class Category(Base):
     name: Mapped[str]
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set once when an admin retires it: no longer offered; past incidents keep it.
+    retired_at: Mapped[datetime | None]
 
 
 class Agency(Base):
@@ -61,6 +63,8 @@ class Agency(Base):
     name: Mapped[str]
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set once when an admin retires it: no longer offered; past incidents keep it.
+    retired_at: Mapped[datetime | None]
 
 
 class Student(Base):
@@ -156,6 +160,9 @@ class Incident(Base):
     files: Mapped[list[IncidentFile]] = relationship(
         lazy="selectin", order_by="IncidentFile.position"
     )
+    addenda: Mapped[list[IncidentAddendum]] = relationship(
+        lazy="selectin", order_by=lambda: (IncidentAddendum.created_at, IncidentAddendum.id)
+    )
 
 
 class IncidentCategory(Base):
@@ -231,17 +238,35 @@ class IncidentFile(Base):
     position: Mapped[int]
 
 
+class IncidentAddendum(Base):
+    """A correction or follow-up to an incident, with its author as they were named then.
+
+    Append-only like the incident (a trigger refuses UPDATE and DELETE).
+    """
+
+    __tablename__ = "incident_addenda"
+    __table_args__ = (Index("incident_addenda_incident", "incident_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"))
+    text: Mapped[str]
+    author_id: Mapped[str]
+    author_name: Mapped[str]
+    created_at: Mapped[datetime]
+
+
 class IncidentView(Base):
     """The audit trail: who opened which incident, or read which pupil's chronology, and when.
 
     Reading a chronology leaves one row for the pupil (no incident) and one for
     each incident the page showed, so an incident's trail lists everyone who
-    saw it, however they came to it.
+    saw it, however they came to it. Files' FileDownloaded events add a row
+    per download. Append-only: a trigger refuses UPDATE and DELETE.
     """
 
     __tablename__ = "incident_views"
     __table_args__ = (
-        Index("incident_views_incident", "incident_id", "at"),
+        Index("incident_views_incident_page", "incident_id", "at", "id"),
         Index(
             "incident_views_student",
             "student_id",
@@ -261,3 +286,7 @@ class IncidentView(Base):
     user_name: Mapped[str]
     action: Mapped[str]
     at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Where the reader was, as the gateway saw it (empty when unknown).
+    client_address: Mapped[str | None]
+    # The file given out, for a "file_downloaded" row.
+    file_id: Mapped[str | None]

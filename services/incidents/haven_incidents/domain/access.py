@@ -74,3 +74,15 @@ def require_chronology_reader(principal: Principal, school_id: str) -> None:
         raise PermissionDenied(
             "confirm your soft key to read a pupil's chronology", reason=ELEVATION_REQUIRED
         )
+
+
+def may_add_addendum(principal: Principal, *, school_id: str, recorded_by: str) -> bool:
+    """Corrections and follow-up come from the incident's author or the school's DSLs."""
+    if not principal.belongs_to(school_id):
+        return False
+    return principal.is_dsl_of(school_id) or principal.user_id == recorded_by
+
+
+def may_read_views(principal: Principal, school_id: str) -> bool:
+    """An incident's audit trail is for the school's DSLs (trust DSLs hold the role there)."""
+    return principal.belongs_to(school_id) and principal.is_dsl_of(school_id)

@@ -8,9 +8,9 @@ module decides, and reports every problem at once so the form can show them all.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from haven_runtime.errors import FieldViolation
 
@@ -21,6 +21,8 @@ MAX_LIST_LENGTH = 100
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Devices' clocks drift; a time a few minutes ahead is "now", not the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# Nursery age: nothing at school happened to a pupil younger than this.
+YEARS_BEFORE_SCHOOL = 2
 SIDES = ("front", "back")
 
 
@@ -65,6 +67,13 @@ class KnownIds:
     categories: frozenset[str] = frozenset()
     agencies: frozenset[str] = frozenset()
     staff: frozenset[str] = frozenset()
+    # Categories and agencies of the school that an admin retired.
+    retired_categories: frozenset[str] = frozenset()
+    retired_agencies: frozenset[str] = frozenset()
+    # The pupil's date of birth, when the school gave one.
+    student_born: date | None = None
+    # Files that may not be attached, with why (the files service was asked).
+    file_problems: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ def check_draft(draft: IncidentDraft, known: KnownIds, now: datetime) -> Checked
         "category_ids",
         draft.category_ids,
         problem,
-        lambda c: None if c in known.categories else "is not a category of this school",
+        lambda c: _entry_rule(c, known.categories, known.retired_categories, "a category"),
     )
 
     def linked_student_rule(student_id: str) -> str | None:
@@ -153,6 +162,11 @@ def check_draft(draft: IncidentDraft, known: KnownIds, now: datetime) -> Checked
     occurred_at = draft.occurred_at or now
     if occurred_at > now + CLOCK_SKEW:
         problem("occurred_at", "must not be in the future")
+    elif known.student_born is not None and occurred_at < earliest_at_school(known.student_born):
+        problem(
+            "occurred_at",
+            f"must not be before the pupil was {YEARS_BEFORE_SCHOOL} years old",
+        )
 
     _check_each(
         "alert_staff_ids",
@@ -164,9 +178,9 @@ def check_draft(draft: IncidentDraft, known: KnownIds, now: datetime) -> Checked
         "agency_ids",
         draft.agency_ids,
         problem,
-        lambda a: None if a in known.agencies else "is not an agency of this school",
+        lambda a: _entry_rule(a, known.agencies, known.retired_agencies, "an agency"),
     )
-    _check_each("file_ids", draft.file_ids, problem, lambda f: None)
+    _check_each("file_ids", draft.file_ids, problem, lambda f: known.file_problems.get(f.strip()))
 
     if len(draft.idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         problem("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
@@ -183,6 +197,26 @@ def check_draft(draft: IncidentDraft, known: KnownIds, now: datetime) -> Checked
         agency_ids=unique(draft.agency_ids),
         violations=violations,
     )
+
+
+def earliest_at_school(born: date) -> datetime:
+    """The first moment the pupil could have been at school (midnight UTC, nursery age)."""
+    year = born.year + YEARS_BEFORE_SCHOOL
+    try:
+        day = born.replace(year=year)
+    except ValueError:  # born on 29 February; the birthday is kept on 1 March
+        day = date(year, 3, 1)
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _entry_rule(
+    entry_id: str, active: frozenset[str], retired: frozenset[str], what: str
+) -> str | None:
+    if entry_id in active:
+        return None
+    if entry_id in retired:
+        return "is retired"
+    return f"is not {what} of this school"
 
 
 def _check_each(

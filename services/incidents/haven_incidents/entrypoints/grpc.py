@@ -8,8 +8,16 @@ import grpc
 
 from haven.incidents.v1 import incidents_pb2 as pb
 from haven.incidents.v1 import incidents_pb2_grpc
+from haven_incidents.adapters.files import FileCatalogue
 from haven_incidents.adapters.identity import StaffDirectory
-from haven_incidents.adapters.orm import Agency, Category, Incident, Student
+from haven_incidents.adapters.orm import (
+    Agency,
+    Category,
+    Incident,
+    IncidentAddendum,
+    IncidentView,
+    Student,
+)
 from haven_incidents.domain.incidents import BodyMarkInput, IncidentDraft
 from haven_incidents.domain.students import StudentInput
 from haven_incidents.service_layer import handlers
@@ -19,9 +27,10 @@ from haven_runtime.events import timestamp
 
 
 class IncidentsServicer(incidents_pb2_grpc.IncidentsServiceServicer):
-    def __init__(self, db: Database, directory: StaffDirectory):
+    def __init__(self, db: Database, directory: StaffDirectory, files: FileCatalogue):
         self.db = db
         self.directory = directory
+        self.files = files
 
     async def ImportStudents(
         self, request: pb.ImportStudentsRequest, context: grpc.aio.ServicerContext
@@ -107,7 +116,7 @@ class IncidentsServicer(incidents_pb2_grpc.IncidentsServiceServicer):
             idempotency_key=request.idempotency_key,
         )
         incident = await handlers.record_incident(
-            self.db, self.directory, current_principal(), request.school_id, draft
+            self.db, self.directory, self.files, current_principal(), request.school_id, draft
         )
         return incident_message(incident)
 
@@ -130,6 +139,44 @@ class IncidentsServicer(incidents_pb2_grpc.IncidentsServiceServicer):
         return pb.ListStudentIncidentsResponse(
             items=[incident_message(i) for i in page.items], next_cursor=page.next_cursor
         )
+
+    async def AddAddendum(
+        self, request: pb.AddAddendumRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Addendum:
+        addendum = await handlers.add_addendum(
+            self.db, current_principal(), request.incident_id, request.text
+        )
+        return addendum_message(addendum)
+
+    async def ListIncidentViews(
+        self, request: pb.ListIncidentViewsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListIncidentViewsResponse:
+        page = await handlers.list_incident_views(
+            self.db,
+            current_principal(),
+            request.incident_id,
+            limit=request.limit,
+            cursor=request.cursor,
+        )
+        return pb.ListIncidentViewsResponse(
+            items=[view_message(v) for v in page.items], next_cursor=page.next_cursor
+        )
+
+    async def RetireCategory(
+        self, request: pb.RetireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RetireResponse:
+        await handlers.retire_entry(
+            self.db, current_principal(), Category, request.school_id, request.id
+        )
+        return pb.RetireResponse()
+
+    async def RetireAgency(
+        self, request: pb.RetireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RetireResponse:
+        await handlers.retire_entry(
+            self.db, current_principal(), Agency, request.school_id, request.id
+        )
+        return pb.RetireResponse()
 
 
 def named(entry: Category | Agency) -> pb.NamedRef:
@@ -174,4 +221,24 @@ def incident_message(incident: Incident) -> pb.Incident:
         ],
         file_ids=[f.file_id for f in incident.files],
         agencies=[named(a.agency) for a in incident.agencies],
+        addenda=[addendum_message(a) for a in incident.addenda],
+    )
+
+
+def addendum_message(addendum: IncidentAddendum) -> pb.Addendum:
+    return pb.Addendum(
+        id=str(addendum.id),
+        text=addendum.text,
+        author=pb.NamedRef(id=addendum.author_id, name=addendum.author_name),
+        created_at=timestamp(addendum.created_at),
+    )
+
+
+def view_message(view: IncidentView) -> pb.IncidentView:
+    return pb.IncidentView(
+        user=pb.NamedRef(id=view.user_id, name=view.user_name),
+        action=view.action,
+        at=timestamp(view.at),
+        client_address=view.client_address or "",
+        file_id=view.file_id or "",
     )

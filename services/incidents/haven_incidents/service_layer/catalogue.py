@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from haven_incidents.adapters.orm import Agency, Category, School
@@ -15,8 +15,12 @@ from haven_runtime.errors import (
     Conflict,
     FailedPrecondition,
     FieldViolation,
+    NotFound,
     ValidationFailed,
 )
+from haven_runtime.logging import get_logger
+
+log = get_logger(__name__)
 
 MAX_NAME_LENGTH = 100
 
@@ -26,12 +30,12 @@ Entry = type[Category] | type[Agency]
 async def list_entries(
     db: Database, principal: Principal, model: Entry, school_id: str
 ) -> list[Category] | list[Agency]:
-    """The school's active entries, by name."""
+    """The school's active entries, by name (retired ones are no longer offered)."""
     school_id = school_of_caller(principal, school_id)
     async with db.sessions() as session:
         rows = await session.scalars(
             select(model)
-            .where(model.school_id == school_id, model.active)
+            .where(model.school_id == school_id, model.active, model.retired_at.is_(None))
             .order_by(func.lower(model.name), model.name)
         )
         return list(rows)  # type: ignore[return-value]
@@ -64,3 +68,30 @@ async def create_entry(
             raise Conflict(f"{name!r} is already on the list", reason="already_exists")
         await uow.commit()
     return model(id=entry_id, school_id=school_id, name=name, active=True)
+
+
+async def retire_entry(
+    db: Database, principal: Principal, model: Entry, school_id: str, entry_id: str
+) -> None:
+    """Stop offering a category or agency; admins only. Past incidents keep it by name.
+
+    Retiring one already retired changes nothing (it keeps its first retired_at).
+    """
+    school_id = require_admin(principal, school_id)
+    try:
+        parsed = uuid.UUID(entry_id.strip())
+    except ValueError:
+        raise NotFound("no such entry") from None
+    async with db.unit_of_work("incidents") as uow:
+        found = (
+            await uow.session.execute(
+                update(model)
+                .where(model.id == parsed, model.school_id == school_id)
+                .values(retired_at=func.coalesce(model.retired_at, func.now()))
+                .returning(model.id)
+            )
+        ).first()
+        if found is None:
+            raise NotFound("no such entry")
+        await uow.commit()
+    log.info("entry retired", kind=model.__tablename__, school_id=school_id, entry_id=str(parsed))

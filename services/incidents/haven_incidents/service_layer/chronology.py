@@ -10,6 +10,7 @@ from haven_incidents.domain.access import require_chronology_reader
 from haven_incidents.domain.chronology import ChronologyCursor, InvalidCursor, page_size
 from haven_incidents.service_layer.incidents import as_uuid
 from haven_runtime.auth import Principal
+from haven_runtime.context import client_address
 from haven_runtime.db import Database
 from haven_runtime.errors import FieldViolation, NotFound, ValidationFailed
 from haven_runtime.logging import get_logger
@@ -57,6 +58,7 @@ async def list_student_incidents(
             user_id=principal.user_id,
             user_name=principal.name,
             incident_ids=[i.id for i in incidents],
+            client_address=client_address.get() or "",
         )
         await uow.commit()
     log.info(

@@ -6,16 +6,18 @@ import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.incidents.v1 import incidents_pb2 as pb
+from haven_incidents.adapters.files import FileCatalogue
 from haven_incidents.adapters.identity import StaffDirectory
 from haven_incidents.adapters.incidents import incident_by_key, insert_incident, load_incident
 from haven_incidents.adapters.orm import Agency, Category, Incident, IncidentView, School, Student
 from haven_incidents.domain.access import may_read_incident, school_of_caller
+from haven_incidents.domain.files import file_problems
 from haven_incidents.domain.incidents import (
     IncidentDraft,
     KnownIds,
@@ -24,6 +26,7 @@ from haven_incidents.domain.incidents import (
     recipients,
 )
 from haven_runtime.auth import Principal
+from haven_runtime.context import client_address
 from haven_runtime.db import Database
 from haven_runtime.errors import FailedPrecondition, NotFound, ValidationFailed
 from haven_runtime.events import timestamp
@@ -48,6 +51,7 @@ def canonical_id(raw: str) -> str:
 async def record_incident(
     db: Database,
     directory: StaffDirectory,
+    files: FileCatalogue,
     principal: Principal,
     school_id: str,
     draft: IncidentDraft,
@@ -66,17 +70,29 @@ async def record_incident(
         linked_student_ids=[canonical_id(s) for s in draft.linked_student_ids],
         alert_staff_ids=[a.strip() for a in draft.alert_staff_ids],
         agency_ids=[canonical_id(a) for a in draft.agency_ids],
+        file_ids=[f.strip() for f in draft.file_ids],
     )
     async with db.sessions() as session:
         school = await session.get(School, school_id)
         if school is None:
             raise FailedPrecondition("this school is not set up yet", reason="school_not_ready")
         known = await _known_ids(session, school_id, draft)
-    # Identity is asked outside any transaction: no database connection waits on it.
-    named_staff, dsls = await asyncio.gather(
-        directory.staff_by_id(school_id, draft.alert_staff_ids), directory.dsls(school_id)
+    # Identity and files are asked outside any transaction: no connection waits on them.
+    named_staff, dsls, found_files = await asyncio.gather(
+        directory.staff_by_id(school_id, draft.alert_staff_ids),
+        directory.dsls(school_id),
+        files.files_by_id(draft.file_ids),
     )
-    known = replace(known, staff=frozenset(named_staff))
+    known = replace(
+        known,
+        staff=frozenset(named_staff),
+        file_problems=file_problems(
+            [f for f in draft.file_ids if f],
+            found_files,
+            school_id=school_id,
+            user_id=principal.user_id,
+        ),
+    )
     now = datetime.now(UTC)
     checked = check_draft(draft, known, now)
     if checked.violations:
@@ -123,7 +139,7 @@ async def get_incident(db: Database, principal: Principal, incident_id: str) -> 
         raise NotFound("no such incident")
     async with db.unit_of_work("incidents") as uow:
         incident = await load_incident(uow.session, parsed)
-        if incident is None or not _readable(principal, incident):
+        if incident is None or not readable(principal, incident):
             raise NotFound("no such incident")
         uow.session.add(
             IncidentView(
@@ -131,6 +147,7 @@ async def get_incident(db: Database, principal: Principal, incident_id: str) -> 
                 user_id=principal.user_id,
                 user_name=principal.name,
                 action="viewed",
+                client_address=client_address.get() or "",
             )
         )
         await uow.commit()
@@ -159,7 +176,7 @@ def incident_recorded(
     )
 
 
-def _readable(principal: Principal, incident: Incident) -> bool:
+def readable(principal: Principal, incident: Incident) -> bool:
     return may_read_incident(
         principal,
         school_id=incident.school_id,
@@ -171,7 +188,7 @@ def _readable(principal: Principal, incident: Incident) -> bool:
 async def _incident_for_key(db: Database, principal: Principal, key: str) -> Incident | None:
     async with db.sessions() as session:
         incident = await incident_by_key(session, principal.user_id, key)
-    if incident is not None and not _readable(principal, incident):
+    if incident is not None and not readable(principal, incident):
         raise NotFound("no such incident")
     return incident
 
@@ -179,19 +196,41 @@ async def _incident_for_key(db: Database, principal: Principal, key: str) -> Inc
 async def _known_ids(session: AsyncSession, school_id: str, draft: IncidentDraft) -> KnownIds:
     """Which of the draft's pupil, category and agency ids belong to the school."""
 
-    async def existing(model, raw_ids: Iterable[str], *, active_only: bool) -> frozenset[str]:  # type: ignore[no-untyped-def]
-        wanted = {u for u in (as_uuid(r) for r in raw_ids) if u is not None}
-        if not wanted:
-            return frozenset()
-        query = select(model.id).where(model.school_id == school_id, model.id.in_(wanted))
-        if active_only:
-            query = query.where(model.active)
-        return frozenset(str(i) for i in await session.scalars(query))
+    def wanted(raw_ids: Iterable[str]) -> set[uuid.UUID]:
+        return {u for u in (as_uuid(r) for r in raw_ids) if u is not None}
 
+    async def entries(model, raw_ids: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:  # type: ignore[no-untyped-def]
+        """(offered, retired) among the ids: retired ones take no new incidents."""
+        ids = wanted(raw_ids)
+        if not ids:
+            return frozenset(), frozenset()
+        rows = await session.execute(
+            select(model.id, model.active, model.retired_at).where(
+                model.school_id == school_id, model.id.in_(ids)
+            )
+        )
+        offered: set[str] = set()
+        retired: set[str] = set()
+        for entry_id, active, retired_at in rows:
+            (offered if active and retired_at is None else retired).add(str(entry_id))
+        return frozenset(offered), frozenset(retired)
+
+    pupils = wanted([draft.student_id, *draft.linked_student_ids])
+    born: dict[str, date] = {}
+    if pupils:
+        rows = await session.execute(
+            select(Student.id, Student.date_of_birth).where(
+                Student.school_id == school_id, Student.id.in_(pupils)
+            )
+        )
+        born = {str(i): dob for i, dob in rows}
+    categories, retired_categories = await entries(Category, draft.category_ids)
+    agencies, retired_agencies = await entries(Agency, draft.agency_ids)
     return KnownIds(
-        students=await existing(
-            Student, [draft.student_id, *draft.linked_student_ids], active_only=False
-        ),
-        categories=await existing(Category, draft.category_ids, active_only=True),
-        agencies=await existing(Agency, draft.agency_ids, active_only=True),
+        students=frozenset(born),
+        categories=categories,
+        agencies=agencies,
+        retired_categories=retired_categories,
+        retired_agencies=retired_agencies,
+        student_born=born.get(draft.student_id),
     )
