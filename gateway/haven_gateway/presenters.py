@@ -118,6 +118,26 @@ def incident(i: incidents_pb2.Incident, files: list[dict[str, Any]]) -> dict[str
         "alerted_staff": [named(s) for s in i.alerted_staff],
         "files": files,
         "agencies": [named(a) for a in i.agencies],
+        "addenda": [addendum(a) for a in i.addenda],
+    }
+
+
+def addendum(a: incidents_pb2.Addendum) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "text": a.text,
+        "author": named_or_none(a, "author"),
+        "created_at": rfc3339(a, "created_at"),
+    }
+
+
+def incident_view(v: incidents_pb2.IncidentView) -> dict[str, Any]:
+    return {
+        "user": named_or_none(v, "user"),
+        "action": v.action,
+        "at": rfc3339(v, "at"),
+        "client_address": v.client_address or None,
+        "file_id": v.file_id or None,
     }
 
 

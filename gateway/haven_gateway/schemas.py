@@ -242,6 +242,25 @@ class FileSummaryOut(BaseModel):
     content_type: str | None
 
 
+class AddendumIn(StrictBody):
+    # Strict: an addendum is as permanent as the incident it follows.
+    text: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class AddendumOut(BaseModel):
+    id: str
+    text: str
+    author: NamedOut | None
+    created_at: Time | None
+
+
 class IncidentOut(BaseModel):
     id: str
     school_id: str
@@ -256,6 +275,22 @@ class IncidentOut(BaseModel):
     alerted_staff: list[NamedOut]
     files: list[FileSummaryOut]
     agencies: list[NamedOut]
+    addenda: list[AddendumOut] = Field(
+        default_factory=list, description="Corrections and follow-up, in the order added."
+    )
+
+
+class IncidentViewOut(BaseModel):
+    user: NamedOut | None
+    action: str = Field(description="viewed | chronology_viewed | file_downloaded")
+    at: Time | None
+    client_address: str | None
+    file_id: str | None = Field(None, description="The file downloaded, for file_downloaded.")
+
+
+class IncidentViewList(BaseModel):
+    items: list[IncidentViewOut]
+    next_cursor: str | None
 
 
 class AlertOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from haven.identity.v1 import identity_pb2
@@ -172,3 +172,52 @@ async def create_agency(
         token=caller.internal_token,
     )
     return presenters.named(agency)
+
+
+RETIRE_DESCRIPTION = """\
+An extension to API.md. Retires the {what}: it is no longer offered for new
+incidents, and past incidents keep it under its name; nothing is deleted.
+For the school's admins; 404 for an unknown id or a school the caller cannot see.
+"""
+
+
+@router.delete(
+    "/schools/{school_id}/categories/{category_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(403, 404),
+    description=RETIRE_DESCRIPTION.format(what="category"),
+)
+async def retire_category(
+    school_id: str,
+    category_id: str,
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> Response:
+    await peers.call(
+        peers.incidents.RetireCategory,
+        incidents_pb2.RetireRequest(school_id=school_id, id=category_id),
+        token=caller.internal_token,
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/schools/{school_id}/agencies/{agency_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(403, 404),
+    description=RETIRE_DESCRIPTION.format(what="agency"),
+)
+async def retire_agency(
+    school_id: str,
+    agency_id: str,
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> Response:
+    await peers.call(
+        peers.incidents.RetireAgency,
+        incidents_pb2.RetireRequest(school_id=school_id, id=agency_id),
+        token=caller.internal_token,
+    )
+    return Response(status_code=204)

@@ -13,7 +13,14 @@ from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem
-from haven_gateway.schemas import IncidentIn, IncidentOut, problem_responses
+from haven_gateway.schemas import (
+    AddendumIn,
+    AddendumOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentViewList,
+    problem_responses,
+)
 from haven_gateway.schools import resolve_school_id
 from haven_gateway.security_schemas import IncidentList
 from haven_runtime.logging import get_logger
@@ -77,6 +84,63 @@ async def get_incident(
         token=caller.internal_token,
     )
     return await incident_json(peers, caller, incident)
+
+
+@router.post(
+    "/incidents/{incident_id}/addenda",
+    status_code=201,
+    response_model=AddendumOut,
+    responses=problem_responses(403, 404, 422),
+)
+async def add_addendum(
+    incident_id: str,
+    body: AddendumIn,
+    response: Response,
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> dict[str, Any]:
+    """A correction or follow-up, by the incident's author or a DSL; the original never changes.
+
+    Incidents decides who may: 404 for an incident the caller cannot see (the
+    same as an unknown id), 403 forbidden for one they can see but may not add to.
+    """
+    added = await peers.call(
+        peers.incidents.AddAddendum,
+        incidents_pb2.AddAddendumRequest(incident_id=incident_id, text=body.text),
+        token=caller.internal_token,
+    )
+    response.headers["Location"] = f"/api/v1/incidents/{incident_id}"
+    return presenters.addendum(added)
+
+
+@router.get(
+    "/incidents/{incident_id}/views",
+    response_model=IncidentViewList,
+    responses=problem_responses(403, 404, 422),
+)
+async def incident_views(
+    incident_id: str,
+    limit: int = Query(20, ge=1, le=100),
+    cursor: str | None = Query(None, max_length=512),
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> dict[str, Any]:
+    """Who viewed the incident or downloaded its files, and from where: for DSLs.
+
+    404 for an incident the caller cannot see; 403 forbidden for one they can
+    see but whose audit trail is not theirs to read.
+    """
+    answer = await peers.call(
+        peers.incidents.ListIncidentViews,
+        incidents_pb2.ListIncidentViewsRequest(
+            incident_id=incident_id, limit=limit, cursor=cursor or ""
+        ),
+        token=caller.internal_token,
+    )
+    return {
+        "items": [presenters.incident_view(v) for v in answer.items],
+        "next_cursor": answer.next_cursor or None,
+    }
 
 
 @router.get("/students/{student_id}/incidents", response_model=IncidentList)

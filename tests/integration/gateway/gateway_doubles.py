@@ -252,6 +252,8 @@ class Incidents(incidents_pb2_grpc.IncidentsServiceServicer):
         self.record = record
         self.incidents: dict[str, incidents_pb2.Incident] = {}
         self.by_key: dict[str, str] = {}
+        self.retirable = {"category": {"cat-1"}, "agency": {"ag-1"}}
+        self.retired: set[tuple[str, str]] = set()
 
     async def ListStudentIncidents(self, request, context):
         self.record.add("ListStudentIncidents", request, context)
@@ -311,6 +313,78 @@ class Incidents(incidents_pb2_grpc.IncidentsServiceServicer):
         if request.idempotency_key:
             self.by_key[request.idempotency_key] = incident.id
         return incident
+
+    def seen_by_caller(self, incident_id: str) -> incidents_pb2.Incident:
+        """The incident if the caller may see it: author, alerted, or a DSL of its school."""
+        principal = current_principal()
+        incident = self.incidents.get(incident_id)
+        if incident is None or not (
+            principal.user_id == incident.recorded_by.id
+            or principal.user_id in {s.id for s in incident.alerted_staff}
+            or principal.is_dsl_of(incident.school_id)
+        ):
+            raise NotFound("no such incident")
+        return incident
+
+    async def AddAddendum(self, request, context):
+        self.record.add("AddAddendum", request, context)
+        principal = current_principal()
+        incident = self.seen_by_caller(request.incident_id)
+        if not (
+            principal.user_id == incident.recorded_by.id or principal.is_dsl_of(incident.school_id)
+        ):
+            raise PermissionDenied("only the author or a DSL may add to an incident")
+        added = incident.addenda.add(
+            id=f"add-{len(incident.addenda) + 1}",
+            text=request.text,
+            author=incidents_pb2.NamedRef(id=principal.user_id, name=principal.name),
+            created_at=stamp(f"2026-11-30T11:{len(incident.addenda):02d}:00Z"),
+        )
+        return added
+
+    async def ListIncidentViews(self, request, context):
+        self.record.add("ListIncidentViews", request, context)
+        incident = self.seen_by_caller(request.incident_id)
+        if not current_principal().is_dsl_of(incident.school_id):
+            raise PermissionDenied("DSLs only")
+        views = [
+            incidents_pb2.IncidentView(
+                user=incidents_pb2.NamedRef(id="u-alice", name="Alice"),
+                action="viewed",
+                at=stamp("2026-11-30T10:05:00Z"),
+                client_address="203.0.113.7",
+            ),
+            incidents_pb2.IncidentView(
+                user=incidents_pb2.NamedRef(id="u-dee", name="Dee"),
+                action="file_downloaded",
+                at=stamp("2026-11-30T10:06:00Z"),
+                client_address="203.0.113.8",
+                file_id="file-1",
+            ),
+        ]
+        start = int(request.cursor or 0)
+        page = views[start : start + request.limit]
+        more = start + request.limit < len(views)
+        return incidents_pb2.ListIncidentViewsResponse(
+            items=page, next_cursor=str(start + request.limit) if more else ""
+        )
+
+    def retire(self, kind: str, request) -> incidents_pb2.RetireResponse:
+        principal = current_principal()
+        if not principal.belongs_to(request.school_id) or request.id not in self.retirable[kind]:
+            raise NotFound(f"no such {kind}")
+        if not principal.is_admin_of(request.school_id):
+            raise PermissionDenied("admins only")
+        self.retired.add((kind, request.id))
+        return incidents_pb2.RetireResponse()
+
+    async def RetireCategory(self, request, context):
+        self.record.add("RetireCategory", request, context)
+        return self.retire("category", request)
+
+    async def RetireAgency(self, request, context):
+        self.record.add("RetireAgency", request, context)
+        return self.retire("agency", request)
 
     async def SearchStudents(self, request, context):
         self.record.add("SearchStudents", request, context)
