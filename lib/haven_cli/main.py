@@ -1,6 +1,7 @@
 """`haven`: administration on the machine that runs the stack.
 
     haven admin bootstrap --trust NAME --school NAME --admin-email EMAIL [--admin-name NAME]
+    haven admin import-students --school ID FILE [--errors FILE]
     haven migrate [SERVICE ...]
     haven dev run
     haven dev mail [--to EMAIL]
@@ -62,6 +63,21 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_students(args: argparse.Namespace) -> int:
+    """Pupils from a CSV or JSON file into the incidents database: 0 all in, 1 some refused."""
+    from haven_cli.import_students import ImportFileError, run
+
+    try:
+        return run(
+            database_url_for("incidents"),
+            args.school.strip(),
+            Path(args.file),
+            Path(args.errors) if args.errors else None,
+        )
+    except (ImportFileError, LookupError) as error:
+        raise CommandError(str(error)) from None
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from haven_runtime.migrations import upgrade
 
@@ -114,6 +130,15 @@ def parser() -> argparse.ArgumentParser:
     boot.add_argument("--admin-email", required=True)
     boot.add_argument("--admin-name")
     boot.set_defaults(handler=cmd_bootstrap)
+    pupils = admin_commands.add_parser(
+        "import-students",
+        help="import a school's pupils from CSV (upn,first_name,last_name,year_group,"
+        "date_of_birth) or JSON ({items: [...]}); a known UPN is updated",
+    )
+    pupils.add_argument("--school", required=True, help="the school's id")
+    pupils.add_argument("file", metavar="FILE")
+    pupils.add_argument("--errors", metavar="FILE", help="write every refused row here, as CSV")
+    pupils.set_defaults(handler=cmd_import_students)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("services", nargs="*", metavar="SERVICE")
