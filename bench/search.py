@@ -83,8 +83,10 @@ async def load_pupils(database_url: str) -> tuple[list[str], list[tuple[str, str
             if result.errors or result.created != PUPILS_PER_SCHOOL:
                 raise SystemExit(f"import refused rows: {result.errors[:3]}")
             pupils.extend((row["first_name"], row["last_name"]) for row in rows)
-        async with db.engine.connect() as conn:
-            await conn.exec_driver_sql("ANALYZE")
+        # Fresh statistics, as autovacuum would gather after a bulk load; in a
+        # committed transaction (a rolled-back ANALYZE leaves the old ones).
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("ANALYZE students, student_name_words")
     finally:
         await db.dispose()
     print(

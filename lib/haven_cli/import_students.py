@@ -186,6 +186,11 @@ async def import_file(
             if len(batch) >= BATCH_SIZE:
                 await send()
         await send()
+        # A large import changes the name index's statistics enough that the
+        # search planner picks a sequential scan until autovacuum catches up;
+        # refresh them now.
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("ANALYZE students, student_name_words")
     finally:
         bar.close()
         await db.dispose()
