@@ -41,20 +41,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
         method = details.method
 
-        def enter() -> tuple[list[Any], float]:
+        def enter() -> None:
+            # Each call runs in its own task with its own copy of the context,
+            # so what is set here needs no reset afterwards.
             rid = metadata.get("x-request-id") or str(uuid.uuid4())
-            tokens: list[Any] = [ctx.request_id.set(rid)]
+            ctx.request_id.set(rid)
             if metadata.get("x-client-address"):
-                tokens.append(ctx.client_address.set(metadata["x-client-address"]))
+                ctx.client_address.set(metadata["x-client-address"])
             structlog.contextvars.bind_contextvars(request_id=rid)
             auth = metadata.get("authorization", "")
             if auth.lower().startswith("bearer "):
                 raw = auth[7:].strip()
-                principal = self.verifier.verify(raw)  # InvalidToken handled by caller
-                tokens.append(ctx._principal.set(principal))
-                tokens.append(ctx._internal_token.set(raw))
+                principal = self.verifier.verify(raw)  # InvalidToken handled by fail()
+                ctx._principal.set(principal)
+                ctx._internal_token.set(raw)
                 structlog.contextvars.bind_contextvars(user_id=principal.user_id)
-            return tokens, time.perf_counter()
 
         async def fail(context: grpc.aio.ServicerContext, error: Exception, started: float) -> None:
             if isinstance(error, InvalidToken):
@@ -74,10 +75,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         def done(started: float) -> None:
             log.info("rpc", method=method, status="OK", ms=_ms(started))
 
-        if handler.unary_unary:
-            inner = handler.unary_unary
+        def one_answer(inner: Callable[[Any, Any], Awaitable[Any]]) -> Any:
+            """Wrap a handler that returns one response (unary or client-streaming)."""
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
                 with structlog.contextvars.bound_contextvars():
                     try:
@@ -91,30 +92,19 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     done(started)
                     return response
 
+            return wrapped
+
+        if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
+                one_answer(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
             )
         if handler.stream_unary:
-            inner_su = handler.stream_unary
-
-            async def stream_unary(
-                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
-            ) -> Any:
-                started = time.perf_counter()
-                with structlog.contextvars.bound_contextvars():
-                    try:
-                        enter()
-                        response = await inner_su(requests, context)
-                    except Exception as error:
-                        if isinstance(error, grpc.aio.AbortError):
-                            raise
-                        await fail(context, error, started)
-                        raise
-                    done(started)
-                    return response
-
             return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer
+                one_answer(handler.stream_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
             )
         if handler.unary_stream:
             inner_us = handler.unary_stream
