@@ -171,6 +171,26 @@ async def test_search_answers_one_letter_with_surname_matches_first(
     ]
 
 
+async def test_a_page_that_the_surnames_do_not_fill_goes_on_to_first_names_then_other_words(
+    incidents: Incidents, class_list: tuple[str, str]
+) -> None:
+    school_id, other = class_list
+    everyone = [
+        "John Smith",
+        "Zoë Smith",
+        "Jo Smithson",
+        "Sam Jones",
+        "Mary Ann O'Brien-Smith",
+    ]
+    for limit in range(1, 6):
+        assert await search(incidents, [school_id], "s", limit=limit) == everyone[:limit]
+    # The same order when the caller searches several schools at once.
+    both = await search(incidents, [school_id, other], "s", limit=10)
+    assert both[0] == "John Smith"
+    assert sorted(both[1:3]) == ["Zoe Smith", "Zoë Smith"]  # the same name: either order
+    assert both[3:] == ["Jo Smithson", "Jon Snow", "Sam Jones", "Mary Ann O'Brien-Smith"]
+
+
 async def test_search_never_shows_another_schools_pupils(
     incidents: Incidents, class_list: tuple[str, str]
 ) -> None:

@@ -75,7 +75,14 @@ class Student(Base):
     """
 
     __tablename__ = "students"
-    __table_args__ = (UniqueConstraint("school_id", "upn", name="students_school_upn"),)
+    __table_args__ = (
+        UniqueConstraint("school_id", "upn", name="students_school_upn"),
+        # The name search's reading orders (migration 0004).
+        Index("students_school_last", "school_id", "search_last", "search_first", "id"),
+        Index("students_last", "search_last", "search_first", "id"),
+        Index("students_school_first", "school_id", "search_first"),
+        Index("students_first", "search_first"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     school_id: Mapped[str]
@@ -84,9 +91,10 @@ class Student(Base):
     last_name: Mapped[str]
     year_group: Mapped[str]
     date_of_birth: Mapped[date]
-    # Normalised (lower case, no accents) names, to rank search results.
-    search_first: Mapped[str]
-    search_last: Mapped[str]
+    # Normalised (lower case, no accents) names, "C"-collated so that a prefix
+    # is an index range and results come out in index order (migration 0004).
+    search_first: Mapped[str] = mapped_column(Text(collation="C"))
+    search_last: Mapped[str] = mapped_column(Text(collation="C"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import cast
 
-from sqlalchemy import Select, Table, and_, case, delete, func, insert, literal_column, select
+from sqlalchemy import Table, delete, func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,54 +89,107 @@ async def _replace_name_words(
         await session.execute(insert(name_words), words)
 
 
-def search_query(
+@dataclass(frozen=True)
+class FoundStudent:
+    """A pupil as the name search shows them."""
+
+    id: uuid.UUID
+    school_id: str
+    upn: str
+    first_name: str
+    last_name: str
+    year_group: str
+    date_of_birth: date
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+_SHOWN = "s.id, s.school_id, s.upn, s.first_name, s.last_name, s.year_group, s.date_of_birth"
+_ORDER = "s.search_last, s.search_first, s.id"
+
+
+def search_statement(
     school_ids: Sequence[str], query_words: Sequence[str], limit: int
-) -> Select[tuple[Student, int]]:
-    """Pupils each of whose query words starts a different word of their name.
+) -> tuple[str, list[object]]:
+    """SQL and arguments for pupils each of whose query words starts a different word
+    of their name, best first, at most `limit`.
 
-    Best first: the surname starts with the query ("smi", "smith j"), then the
-    first name does ("jo", "jo sm"), then any other word; alphabetical within.
-    The longest word drives the index; the others join on the same pupil.
+    Three tiers, each in index order: surnames that start with what was typed
+    ("smi", "smith j"), then first names ("jo", "jo sm"), then any other word
+    ("smith" finds "O'Brien-Smith"), alphabetical by surname within each. A tier
+    is read only while the ones before it have not filled the page (a one-time
+    filter on their counts), and the surname tier reads (school_id, search_last,
+    ...) or (search_last, ...) in order and stops after `limit` rows: one typed
+    letter costs `limit` index entries, not every pupil whose name has an S.
+    The text of the statement depends only on the number of words and whether
+    there is one school, so each shape is prepared once per connection.
     """
+    args: list[object] = [school_ids[0] if len(school_ids) == 1 else list(school_ids), limit]
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    def in_schools(alias: str) -> str:
+        return f"{alias}.school_id = $1" if len(school_ids) == 1 else f"{alias}.school_id = ANY($1)"
+
+    def starts(column: str, word: str) -> str:
+        return f"{column} >= {param(word)} AND {column} < {param(prefix_upper_bound(word))}"
+
+    lead = query_words[0]
+    surname = starts("s.search_last", lead)
+    forename = starts("s.search_first", lead)
+    if len(query_words) > 1:
+        # The words in the order typed start the name's words in order:
+        # "smith j" -> ^smith\S* j against "smith john". Words are letters and
+        # digits only, so they need no escaping in the pattern.
+        pattern = param("^" + r"\S* ".join(query_words))
+        surname += f" AND (s.search_last || ' ' || s.search_first) ~ {pattern}"
+        forename += f" AND (s.search_first || ' ' || s.search_last) ~ {pattern}"
+
+    # Any word order: the longest word drives the (school_id, word) index, the
+    # others are probed by primary key for each pupil it found.
     ordered = sorted(query_words, key=len, reverse=True)
-    aliases = [name_words.alias(f"w{i}") for i in range(len(ordered))]
-    lead = aliases[0]
-    hits = select(lead.c.student_id).where(
-        lead.c.school_id.in_(school_ids), *_starts_with(lead, ordered[0])
-    )
+    joins = []
     for index in range(1, len(ordered)):
-        word = aliases[index]
-        hits = hits.join(
-            word,
-            and_(
-                word.c.student_id == lead.c.student_id,
-                word.c.position.not_in([a.c.position for a in aliases[:index]]),
-                *_starts_with(word, ordered[index]),
-            ),
+        earlier = ", ".join(f"w{i}.position" for i in range(index))
+        joins.append(
+            f"JOIN student_name_words w{index} ON w{index}.student_id = w0.student_id"
+            f" AND w{index}.position NOT IN ({earlier})"
+            f" AND {starts(f'w{index}.word', ordered[index])}"
         )
-    matched = hits.distinct().subquery("matched")
-
-    # The query's words, in the order typed, start the name's words in order:
-    # "smith j" -> ^smith\S* j against "smith john". Words are letters and
-    # digits only, so they need no escaping in the pattern.
-    in_order = "^" + r"\S* ".join(query_words)
-    last_first = Student.search_last + " " + Student.search_first
-    first_last = Student.search_first + " " + Student.search_last
-    rank = case(
-        (last_first.regexp_match(in_order), 0),
-        (first_last.regexp_match(in_order), 1),
-        else_=2,
-    ).label("rank")
-    return (
-        select(Student, rank)
-        .join(matched, matched.c.student_id == Student.id)
-        .order_by(rank, Student.search_last, Student.search_first, Student.id)
-        .limit(limit)
+    # Only fixed fragments and $n placeholders go into the text; every value is bound.
+    lead_word = f"{in_schools('w0')} AND {starts('w0.word', ordered[0])}"
+    any_order = " ".join(
+        ["SELECT w0.student_id FROM student_name_words w0", *joins, "WHERE", lead_word]
     )
+    sql = f"""
+WITH surname AS (
+    SELECT {_SHOWN}, s.search_last, s.search_first, 0 AS tier FROM students s
+    WHERE {in_schools("s")} AND {surname}
+    ORDER BY {_ORDER} LIMIT $2
+), forename AS (
+    SELECT {_SHOWN}, s.search_last, s.search_first, 1 AS tier FROM students s
+    WHERE (SELECT count(*) FROM surname) < $2
+      AND {in_schools("s")} AND {forename} AND NOT ({surname})
+    ORDER BY {_ORDER} LIMIT $2
+), other AS (
+    SELECT {_SHOWN}, s.search_last, s.search_first, 2 AS tier FROM students s
+    WHERE (SELECT count(*) FROM surname) + (SELECT count(*) FROM forename) < $2
+      AND {in_schools("s")} AND s.id IN ({any_order})
+      AND NOT ({surname}) AND NOT ({forename})
+    ORDER BY {_ORDER} LIMIT $2
+)
+SELECT * FROM surname UNION ALL SELECT * FROM forename UNION ALL SELECT * FROM other
+ORDER BY tier, search_last, search_first, id
+LIMIT $2"""  # noqa: S608
+    return sql, args
 
 
-def _starts_with(words_table, prefix: str) -> list:  # type: ignore[no-untyped-def]
-    return [words_table.c.word >= prefix, words_table.c.word < prefix_upper_bound(prefix)]
+def found_student(row: Mapping[str, object]) -> FoundStudent:
+    return FoundStudent(**{name: row[name] for name in FoundStudent.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 async def students_in_school(

@@ -18,6 +18,7 @@ from haven_incidents.adapters.orm import (
     IncidentView,
     Student,
 )
+from haven_incidents.adapters.students import FoundStudent
 from haven_incidents.domain.incidents import BodyMarkInput, IncidentDraft
 from haven_incidents.domain.students import StudentInput
 from haven_incidents.service_layer import handlers
@@ -187,7 +188,7 @@ def student_ref(student: Student) -> pb.StudentRef:
     return pb.StudentRef(id=str(student.id), display_name=student.display_name)
 
 
-def student_message(student: Student) -> pb.Student:
+def student_message(student: Student | FoundStudent) -> pb.Student:
     return pb.Student(
         id=str(student.id),
         school_id=student.school_id,

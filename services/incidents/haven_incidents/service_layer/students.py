@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from haven_incidents.adapters.orm import Student
-from haven_incidents.adapters.students import search_query, upsert_students
+from haven_incidents.adapters.students import (
+    FoundStudent,
+    found_student,
+    search_statement,
+    upsert_students,
+)
 from haven_incidents.domain import names
 from haven_incidents.domain.access import require_admin, searchable_schools
 from haven_incidents.domain.students import RowError, StudentInput, validate_import
@@ -55,7 +59,7 @@ async def import_students(
 
 async def search_students(
     db: Database, principal: Principal, query: str, school_id: str, limit: int
-) -> list[Student]:
+) -> list[FoundStudent]:
     """Pupils of the caller's schools whose names start with what was typed, best first."""
     school_ids = searchable_schools(principal, school_id)
     words = names.words(query)
@@ -64,6 +68,5 @@ async def search_students(
     if len(words) > names.MAX_QUERY_WORDS:
         raise ValidationFailed([FieldViolation("q", f"use at most {names.MAX_QUERY_WORDS} words")])
     limit = DEFAULT_SEARCH_LIMIT if limit <= 0 else min(limit, MAX_SEARCH_LIMIT)
-    async with db.sessions() as session:
-        rows = await session.execute(search_query(school_ids, words, limit))
-        return [student for student, _rank in rows]
+    sql, args = search_statement(school_ids, words, limit)
+    return [found_student(row) for row in await db.fetch(sql, *args)]
