@@ -335,6 +335,20 @@ class NameIn(Body):
     name: Name
 
 
+class TrustRoleIn(StrictBody):
+    email: Email
+    name: Annotated[str, Field(max_length=MAX_NAME)] = ""
+    role: Literal["trust_dsl", "trust_admin"]
+
+
+class TrustRoleGrantOut(BaseModel):
+    user_id: str
+    trust_id: str
+    role: str
+    account_created: bool
+    role_added: bool
+
+
 class ImportRow(Body):
     # Rows are checked one by one by the service, so a bad row is reported and
     # skipped rather than failing the whole import; only shape is checked here.

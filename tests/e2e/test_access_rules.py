@@ -6,9 +6,11 @@ calls each endpoint; the table says what it must answer. Anything a role may not
 see answers exactly what an unknown id answers (the same 404, body and all), so
 that no one can probe for records.
 
-Not in the table: trust_dsl. Identity knows the role (trust_dsl implies dsl in
-every school of the trust, haven_identity/domain/roles.py) but nothing in the
-API or the CLI grants it yet; only bootstrap grants a trust role (trust_admin).
+The trust DSL is granted by the trust admin through the API
+(POST /api/v1/admin/trusts/{id}/roles) and belongs to no school directly:
+trust_dsl makes them a DSL of every school of the trust for reading. They are
+not alerted to each incident: alerts go to the school's own DSLs and the staff
+named, so a trust lead of many schools is not sent every school's alerts.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ DOMAIN = "westfield.example"
 OWN, OTHER = "own school", "other school"
 AUTHOR, ALERTED, BYSTANDER = "staff-author", "staff-alerted", "staff-not-alerted"
 STAFF, DSL, ADMIN, TRUST_ADMIN = "staff", "dsl", "admin", "trust_admin"
+TRUST_DSL = "trust_dsl"
 
 # Who is imported where, with which school role.
 MEMBERS: dict[tuple[str, str], str] = {
@@ -148,6 +151,15 @@ def world(client: httpx.Client, running_stack: RunningStack) -> World:
     assert other.status_code == 201, other.text
     school_ids = {OWN: created["school_id"], OTHER: other.json()["id"]}
 
+    trust_dsl_email = f"trust.dsl@{DOMAIN}"
+    granted = client.post(
+        f"/api/v1/admin/trusts/{created['trust_id']}/roles",
+        json={"email": trust_dsl_email, "name": "Dana Trustwide", "role": "trust_dsl"},
+        headers=trust_admin.plain,
+    )
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["account_created"] is True
+
     emails = {
         key: f"{key[0]}.{'own' if key[1] == OWN else 'other'}@{DOMAIN}".replace("_", "-")
         for key in MEMBERS
@@ -184,6 +196,7 @@ def world(client: httpx.Client, running_stack: RunningStack) -> World:
 
     people = {key: person(client, running_stack, email) for key, email in emails.items()}
     people[(TRUST_ADMIN, OWN)] = trust_admin
+    people[(TRUST_DSL, OWN)] = person(client, running_stack, trust_dsl_email)
     author = people[(AUTHOR, OWN)].plain
 
     [pupil] = client.get("/api/v1/students", params={"q": "wren"}, headers=author).json()["items"]
@@ -270,6 +283,7 @@ TABLE: dict[tuple[str, str], tuple[str, ...]] = {
     (DSL, OWN):           ("200",   "200", "201",   E,          "200",               LISTED),
     (ADMIN, OWN):         ("404",   "404", "404",   F,          F,                   NOT_LISTED),
     (TRUST_ADMIN, OWN):   ("404",   "404", "404",   F,          F,                   NOT_LISTED),
+    (TRUST_DSL, OWN):     ("200",   "200", "201",   E,          "200",               NOT_LISTED),
     (STAFF, OTHER):       ("404",   "404", "404",   "404",      "404",               NOT_LISTED),
     (DSL, OTHER):         ("404",   "404", "404",   "404",      "404",               NOT_LISTED),
     (ADMIN, OTHER):       ("404",   "404", "404",   "404",      "404",               NOT_LISTED),

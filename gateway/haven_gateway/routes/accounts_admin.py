@@ -16,7 +16,7 @@ from haven_gateway import presenters
 from haven_gateway.auth import Caller, authenticated, get_peers
 from haven_gateway.peers import Peers
 from haven_gateway.problems import FieldError, validation_failed
-from haven_gateway.schemas import problem_responses
+from haven_gateway.schemas import TrustRoleGrantOut, TrustRoleIn, problem_responses
 from haven_gateway.schools import resolve_school_id
 from haven_gateway.security_schemas import AuditList
 
@@ -93,6 +93,61 @@ async def remove_membership(
     await peers.call(
         peers.identity.RemoveMembership,
         identity_pb2.RemoveMembershipRequest(school_id=school_id, user_id=user_id),
+        token=caller.internal_token,
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/trusts/{trust_id}/roles",
+    status_code=201,
+    response_model=TrustRoleGrantOut,
+    responses=problem_responses(422),
+)
+async def grant_trust_role(
+    trust_id: str,
+    body: TrustRoleIn,
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> dict[str, Any]:
+    """Give someone trust_dsl or trust_admin in every school of the trust (trust_admin only).
+
+    An email with no account gets one without a password (`name` is then
+    required); they register through the password-reset email.
+    """
+    granted = await peers.call(
+        peers.identity.GrantTrustRole,
+        identity_pb2.GrantTrustRoleRequest(
+            trust_id=trust_id, email=body.email, name=body.name, role=body.role
+        ),
+        token=caller.internal_token,
+    )
+    return {
+        "user_id": granted.user_id,
+        "trust_id": trust_id,
+        "role": body.role,
+        "account_created": granted.account_created,
+        "role_added": granted.role_added,
+    }
+
+
+@router.delete(
+    "/trusts/{trust_id}/roles/{role}/{user_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(404, 409),
+)
+async def revoke_trust_role(
+    trust_id: str,
+    role: str,
+    user_id: str,
+    caller: Caller = Depends(authenticated),
+    peers: Peers = Depends(get_peers),
+) -> Response:
+    """Take a trust role away; a trust always keeps one trust_admin (409 `last_trust_admin`)."""
+    await peers.call(
+        peers.identity.RevokeTrustRole,
+        identity_pb2.RevokeTrustRoleRequest(trust_id=trust_id, user_id=user_id, role=role),
         token=caller.internal_token,
     )
     return Response(status_code=204)

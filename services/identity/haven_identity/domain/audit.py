@@ -21,6 +21,8 @@ class AuditAction(StrEnum):
     ELEVATION_FAILED = "elevation_failed"
     ROLE_CHANGED = "role_changed"
     MEMBERSHIP_REMOVED = "membership_removed"
+    TRUST_ROLE_GRANTED = "trust_role_granted"
+    TRUST_ROLE_REVOKED = "trust_role_revoked"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
     USER_UNLOCKED = "user_unlocked"

@@ -306,6 +306,31 @@ class IdentityServicer(IdentityServiceServicer):
         )
         return pb.RemoveMembershipResponse()
 
+    async def GrantTrustRole(
+        self, request: pb.GrantTrustRoleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GrantTrustRoleResponse:
+        granted = await handlers.grant_trust_role(
+            self.deps,
+            current_principal(),
+            request.trust_id,
+            request.email,
+            request.name,
+            request.role,
+        )
+        return pb.GrantTrustRoleResponse(
+            user_id=str(granted.user_id),
+            account_created=granted.account_created,
+            role_added=granted.role_added,
+        )
+
+    async def RevokeTrustRole(
+        self, request: pb.RevokeTrustRoleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeTrustRoleResponse:
+        await handlers.revoke_trust_role(
+            self.deps, current_principal(), request.trust_id, request.user_id, request.role
+        )
+        return pb.RevokeTrustRoleResponse()
+
     async def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAuditEventsResponse:

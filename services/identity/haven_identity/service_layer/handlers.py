@@ -5,6 +5,7 @@
 - sessions: authenticate, logout, list_sessions, revoke_session
 - soft_key: setup_totp, confirm_totp, elevate
 - admin: unlock_user, reset_totp, set_user_disabled, remove_membership
+- trust_roles: grant_trust_role, revoke_trust_role
 - audit: list_audit_events
 - directory: get_me, list_schools, list_staff, get_staff, import_staff, create_school
 - bootstrap (haven_identity.bootstrap): the first trust, school and admin, from the CLI
@@ -38,6 +39,7 @@ from haven_identity.service_layer.sessions import (
     revoke_session,
 )
 from haven_identity.service_layer.soft_key import confirm_totp, elevate, setup_totp
+from haven_identity.service_layer.trust_roles import grant_trust_role, revoke_trust_role
 
 __all__ = [
     "authenticate",
@@ -48,6 +50,7 @@ __all__ = [
     "elevate",
     "get_me",
     "get_staff",
+    "grant_trust_role",
     "import_staff",
     "list_audit_events",
     "list_schools",
@@ -58,6 +61,7 @@ __all__ = [
     "remove_membership",
     "request_password_reset",
     "reset_totp",
+    "revoke_trust_role",
     "revoke_session",
     "set_user_disabled",
     "setup_totp",
