@@ -191,6 +191,33 @@ async def test_a_page_that_the_surnames_do_not_fill_goes_on_to_first_names_then_
     assert both[3:] == ["Jo Smithson", "Jon Snow", "Sam Jones", "Mary Ann O'Brien-Smith"]
 
 
+async def test_two_words_follow_names_of_several_words_in_order(incidents: Incidents) -> None:
+    school_id = await incidents.new_school("Double Barrel Primary")
+    await incidents.import_students(
+        school_id,
+        [
+            pupil(1, "John", "Smith"),
+            pupil(2, "Amy", "Smith-Jones"),
+            pupil(3, "Jo", "Smithson"),
+            pupil(4, "Mary Ann", "Jones"),
+            pupil(5, "Mary", "Anderson"),
+            pupil(6, "Ann", "Smithers-Brown"),
+        ],
+    )
+    # Surname first: "j" may start the first name or the surname's next word.
+    assert await search(incidents, [school_id], "smith j") == [
+        "John Smith",
+        "Amy Smith-Jones",
+        "Jo Smithson",
+    ]
+    # First name first, through a first name of two words; "Mary Anderson"
+    # (first name Mary, surname starting "an") ranks with them by surname.
+    assert await search(incidents, [school_id], "mary an") == ["Mary Anderson", "Mary Ann Jones"]
+    # Not in order for Smithers-Brown ("smithers brown ann"), but every word is there.
+    assert await search(incidents, [school_id], "smithers ann") == ["Ann Smithers-Brown"]
+    assert await search(incidents, [school_id], "smith ann") == ["Ann Smithers-Brown"]
+
+
 async def test_search_never_shows_another_schools_pupils(
     incidents: Incidents, class_list: tuple[str, str]
 ) -> None:

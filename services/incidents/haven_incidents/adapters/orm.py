@@ -80,8 +80,22 @@ class Student(Base):
         # The name search's reading orders (migration 0004).
         Index("students_school_last", "school_id", "search_last", "search_first", "id"),
         Index("students_last", "search_last", "search_first", "id"),
-        Index("students_school_first", "school_id", "search_first"),
-        Index("students_first", "search_first"),
+        Index("students_school_first", "school_id", "search_first", "search_last", "id"),
+        Index("students_first", "search_first", "search_last", "id"),
+        Index(
+            "students_last_multiword",
+            "search_last",
+            "search_first",
+            "id",
+            postgresql_where=text("search_last LIKE '% %'"),
+        ),
+        Index(
+            "students_first_multiword",
+            "search_first",
+            "search_last",
+            "id",
+            postgresql_where=text("search_first LIKE '% %'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

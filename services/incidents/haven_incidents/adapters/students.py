@@ -123,8 +123,16 @@ def search_statement(
     filter on their counts), and the surname tier reads (school_id, search_last,
     ...) or (search_last, ...) in order and stops after `limit` rows: one typed
     letter costs `limit` index entries, not every pupil whose name has an S.
-    The text of the statement depends only on the number of words and whether
-    there is one school, so each shape is prepared once per connection.
+
+    With two or more words, "smith j" means the surname starts with "smith" and
+    the next word of the name with "j". For a one-word surname the next word is
+    the first name's, so both prefixes are index conditions on (search_last,
+    search_first) and only matching entries are fetched; surnames of several
+    words are read apart from a partial index of them, and the regular
+    expression settles the order of words. The same, mirrored, for first names.
+
+    The text depends only on the number of words and whether there is one
+    school, so each shape is prepared once per connection.
     """
     args: list[object] = [school_ids[0] if len(school_ids) == 1 else list(school_ids), limit]
 
@@ -138,16 +146,51 @@ def search_statement(
     def starts(column: str, word: str) -> str:
         return f"{column} >= {param(word)} AND {column} < {param(prefix_upper_bound(word))}"
 
+    def tier(number: int, *conditions: str, gate: str = "") -> str:
+        """The tier's rows: each condition read apart, in order, at most `limit` each."""
+        shown = f"{_SHOWN}, s.search_last, s.search_first, {number} AS tier"
+        parts = [
+            " ".join(
+                [
+                    f"(SELECT {shown} FROM students s WHERE {gate}{in_schools('s')}",  # noqa: S608
+                    f"AND {condition} ORDER BY {_ORDER} LIMIT $2)",
+                ]
+            )
+            for condition in conditions
+        ]
+        return " UNION ALL ".join(parts)
+
     lead = query_words[0]
-    surname = starts("s.search_last", lead)
-    forename = starts("s.search_first", lead)
-    if len(query_words) > 1:
+    last_lead = starts("s.search_last", lead)
+    first_lead = starts("s.search_first", lead)
+    if len(query_words) == 1:
+        surname = last_lead
+        forename = first_lead
+        surname_reads: tuple[str, ...] = (surname,)
+        forename_reads: tuple[str, ...] = (f"{forename} AND NOT ({surname})",)
+    else:
         # The words in the order typed start the name's words in order:
         # "smith j" -> ^smith\S* j against "smith john". Words are letters and
         # digits only, so they need no escaping in the pattern.
         pattern = param("^" + r"\S* ".join(query_words))
-        surname += f" AND (s.search_last || ' ' || s.search_first) ~ {pattern}"
-        forename += f" AND (s.search_first || ' ' || s.search_last) ~ {pattern}"
+        last_first = f"(s.search_last || ' ' || s.search_first) ~ {pattern}"
+        first_last = f"(s.search_first || ' ' || s.search_last) ~ {pattern}"
+        surname = f"{last_lead} AND {last_first}"
+        forename = f"{first_lead} AND {first_last}"
+        first_next = starts("s.search_first", query_words[1])
+        last_next = starts("s.search_last", query_words[1])
+        surname_reads = (
+            f"{last_lead} AND {first_next} AND {last_first}",
+            f"{last_lead} AND s.search_last LIKE '% %' AND NOT ({first_next}) AND {last_first}",
+        )
+        forename_reads = tuple(
+            f"{read} AND NOT ({surname})"
+            for read in (
+                f"{first_lead} AND {last_next} AND {first_last}",
+                f"{first_lead} AND s.search_first LIKE '% %' AND NOT ({last_next})"
+                f" AND {first_last}",
+            )
+        )
 
     # Any word order: the longest word drives the (school_id, word) index, the
     # others are probed by primary key for each pupil it found.
@@ -165,22 +208,16 @@ def search_statement(
     any_order = " ".join(
         ["SELECT w0.student_id FROM student_name_words w0", *joins, "WHERE", lead_word]
     )
+    other = f"s.id IN ({any_order}) AND NOT ({surname}) AND NOT ({forename})"
+    first_gate = "(SELECT count(*) FROM surname) < $2 AND "
+    second_gate = "(SELECT count(*) FROM surname) + (SELECT count(*) FROM forename) < $2 AND "
     sql = f"""
 WITH surname AS (
-    SELECT {_SHOWN}, s.search_last, s.search_first, 0 AS tier FROM students s
-    WHERE {in_schools("s")} AND {surname}
-    ORDER BY {_ORDER} LIMIT $2
+    {tier(0, *surname_reads)}
 ), forename AS (
-    SELECT {_SHOWN}, s.search_last, s.search_first, 1 AS tier FROM students s
-    WHERE (SELECT count(*) FROM surname) < $2
-      AND {in_schools("s")} AND {forename} AND NOT ({surname})
-    ORDER BY {_ORDER} LIMIT $2
+    {tier(1, *forename_reads, gate=first_gate)}
 ), other AS (
-    SELECT {_SHOWN}, s.search_last, s.search_first, 2 AS tier FROM students s
-    WHERE (SELECT count(*) FROM surname) + (SELECT count(*) FROM forename) < $2
-      AND {in_schools("s")} AND s.id IN ({any_order})
-      AND NOT ({surname}) AND NOT ({forename})
-    ORDER BY {_ORDER} LIMIT $2
+    {tier(2, other, gate=second_gate)}
 )
 SELECT * FROM surname UNION ALL SELECT * FROM forename UNION ALL SELECT * FROM other
 ORDER BY tier, search_last, search_first, id

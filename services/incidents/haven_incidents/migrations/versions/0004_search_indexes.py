@@ -8,8 +8,11 @@
   reads the first `limit` entries and stops.
 - students_last (search_last, search_first, id): a trust-wide search, where
   nearly every row passes the school filter, reads in the same way.
-- students_school_first / students_first: the first-name matches, read only
-  when the surnames did not fill the page.
+- students_school_first / students_first: the same for first names, read
+  only when the surnames did not fill the page.
+- students_last_multiword / students_first_multiword: partial indexes of the
+  names of several words, for "smith j" matching "Smith Jones, Amy": two-word
+  queries read one-word names by both prefixes and these apart.
 
 Revision ID: 0004
 Revises: 0003
@@ -29,8 +32,12 @@ depends_on = None
 INDEXES = {
     "students_school_last": ["school_id", "search_last", "search_first", "id"],
     "students_last": ["search_last", "search_first", "id"],
-    "students_school_first": ["school_id", "search_first"],
-    "students_first": ["search_first"],
+    "students_school_first": ["school_id", "search_first", "search_last", "id"],
+    "students_first": ["search_first", "search_last", "id"],
+}
+MULTIWORD = {
+    "students_last_multiword": ("search_last", ["search_last", "search_first", "id"]),
+    "students_first_multiword": ("search_first", ["search_first", "search_last", "id"]),
 }
 
 
@@ -39,10 +46,12 @@ def upgrade() -> None:
         op.alter_column("students", column, type_=sa.Text(collation="C"), existing_nullable=False)
     for name, columns in INDEXES.items():
         op.create_index(name, "students", columns)
+    for name, (column, columns) in MULTIWORD.items():
+        op.create_index(name, "students", columns, postgresql_where=sa.text(f"{column} LIKE '% %'"))
 
 
 def downgrade() -> None:
-    for name in INDEXES:
+    for name in [*INDEXES, *MULTIWORD]:
         op.drop_index(name, "students")
     for column in ("search_first", "search_last"):
         op.alter_column("students", column, type_=sa.Text(), existing_nullable=False)
