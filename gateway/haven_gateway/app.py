@@ -31,6 +31,8 @@ from haven_gateway.routes import (
     security,
 )
 from haven_gateway.settings import GatewaySettings
+from haven_runtime.metrics import HttpMetricsMiddleware
+from haven_runtime.tracing import TraceContextMiddleware
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
@@ -68,7 +70,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=is_file_upload
     )
+    # Inside the request context, which copies the scope: the route is noted in the copy.
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: the request's trace is current for everything inside, its log lines too.
+    app.add_middleware(TraceContextMiddleware)
     install_problem_handlers(app)
     for module in (
         health,
