@@ -13,11 +13,13 @@ from haven_gateway.app import create_app
 from haven_gateway.settings import GatewaySettings
 from haven_runtime.config import load_settings
 from haven_runtime.logging import configure_logging, get_logger
+from haven_runtime.metrics import start_metrics_server
 
 
 def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level)
+    start_metrics_server(settings.metrics_port)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.http_host,

@@ -12,6 +12,7 @@ import json
 import grpc
 
 from haven_runtime import context as ctx
+from haven_runtime import tracing
 
 DEFAULT_DEADLINE_SECONDS = 5.0
 
@@ -70,4 +71,5 @@ def call_metadata(
         metadata.append(("x-request-id", request_id))
     if address:
         metadata.append(("x-client-address", address))
+    metadata.extend(tracing.current_headers().items())
     return tuple(metadata)

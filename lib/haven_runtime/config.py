@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "HAVEN_"
@@ -22,6 +22,8 @@ class HavenSettings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Prometheus metrics on their own port (0: none), apart from the API port.
+    metrics_port: int = Field(0, ge=0, le=65535)
 
 
 class ServiceSettings(HavenSettings):

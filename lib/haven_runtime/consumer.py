@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from haven.events.v1.envelope_pb2 import EventEnvelope
+from haven_runtime import tracing
 from haven_runtime.backoff import backoff_delay
 from haven_runtime.bus import EventBus
 from haven_runtime.db import Database, UnitOfWork
@@ -124,8 +125,13 @@ class EventConsumer:
         envelope = EventEnvelope.FromString(msg.data)
         entry = self.handlers.get(envelope.type)
         delivered = msg.metadata.num_delivered if msg.metadata else 1
-        with structlog.contextvars.bound_contextvars(
-            request_id=envelope.event_id, event_type=envelope.type, consumer=self.durable
+        # The trace of the request that caused the event: NATS headers, else the envelope.
+        carrier = {**envelope.trace_context, **(msg.headers or {})}
+        with (
+            structlog.contextvars.bound_contextvars(
+                request_id=envelope.event_id, event_type=envelope.type, consumer=self.durable
+            ),
+            tracing.span(envelope.type, carrier, kind=tracing.CONSUMER),
         ):
             if entry is None:
                 await msg.ack()

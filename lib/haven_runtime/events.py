@@ -16,6 +16,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from haven.events.v1.envelope_pb2 import EventEnvelope
+from haven_runtime import tracing
 
 STREAM = "HAVEN_EVENTS"
 SUBJECT_PREFIX = "haven.events."
@@ -45,6 +46,7 @@ def envelope_for(
         occurred_at=timestamp(at),
         producer=producer,
         payload=packed,
+        trace_context=tracing.current_headers(),
     )
 
 

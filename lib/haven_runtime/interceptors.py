@@ -16,9 +16,11 @@ import grpc
 import structlog
 
 from haven_runtime import context as ctx
+from haven_runtime import tracing
 from haven_runtime.auth import InvalidToken, TokenVerifier
 from haven_runtime.errors import ServiceError, Unauthenticated, to_status
 from haven_runtime.logging import get_logger
+from haven_runtime.metrics import observe_rpc
 
 log = get_logger("haven.rpc")
 
@@ -68,24 +70,33 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     reason=error.reason,
                     ms=_ms(started),
                 )
+                observe_rpc(method, error.code.name, started)
                 await context.abort_with_status(to_status(error))
             log.exception("rpc failed", method=method, ms=_ms(started))
+            observe_rpc(method, "INTERNAL", started)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
         def done(started: float) -> None:
             log.info("rpc", method=method, status="OK", ms=_ms(started))
+            observe_rpc(method, "OK", started)
+
+        def aborted(context: grpc.aio.ServicerContext, started: float) -> None:
+            # The handler ended the call itself with context.abort(code, ...).
+            code = context.code()
+            observe_rpc(method, getattr(code, "name", None) or "UNKNOWN", started)
 
         def one_answer(inner: Callable[[Any, Any], Awaitable[Any]]) -> Any:
             """Wrap a handler that returns one response (unary or client-streaming)."""
 
             async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
-                with structlog.contextvars.bound_contextvars():
+                with structlog.contextvars.bound_contextvars(), tracing.span(method, metadata):
                     try:
                         enter()
                         response = await inner(request, context)
                     except Exception as error:
                         if isinstance(error, grpc.aio.AbortError):
+                            aborted(context, started)
                             raise
                         await fail(context, error, started)
                         raise
@@ -113,13 +124,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
                 started = time.perf_counter()
-                with structlog.contextvars.bound_contextvars():
+                with structlog.contextvars.bound_contextvars(), tracing.span(method, metadata):
                     try:
                         enter()
                         async for item in inner_us(request, context):
                             yield item
                     except Exception as error:
                         if isinstance(error, grpc.aio.AbortError):
+                            aborted(context, started)
                             raise
                         await fail(context, error, started)
                         raise

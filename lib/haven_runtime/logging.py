@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from haven_runtime.tracing import add_trace_ids
+
 REDACTED_KEYS = frozenset(
     {
         "password",
@@ -54,6 +56,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     numeric = logging.getLevelName(level)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         _stamper(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

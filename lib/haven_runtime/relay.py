@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from haven.events.v1.envelope_pb2 import EventEnvelope
 from haven_runtime.backoff import backoff_delay
 from haven_runtime.bus import EventBus
 from haven_runtime.db import Database
@@ -90,7 +91,11 @@ class OutboxRelay:
                         row.subject,
                         row.envelope,
                         timeout=self.publish_timeout,
-                        headers={"Nats-Msg-Id": str(row.id)},
+                        # The event's id, and the trace of the request that caused it.
+                        headers={
+                            "Nats-Msg-Id": str(row.id),
+                            **EventEnvelope.FromString(row.envelope).trace_context,
+                        },
                     )
                     for row in rows
                 ),

@@ -25,8 +25,15 @@ from haven_runtime.bus import EventBus
 from haven_runtime.config import ServiceSettings
 from haven_runtime.consumer import EventConsumer, Handler
 from haven_runtime.db import Database
+from haven_runtime.events import STREAM
 from haven_runtime.interceptors import ServiceInterceptor
 from haven_runtime.logging import configure_logging, get_logger
+from haven_runtime.metrics import (
+    consumer_sample,
+    outbox_sample,
+    periodically,
+    start_metrics_server,
+)
 from haven_runtime.migrations import upgrade_async
 from haven_runtime.relay import OutboxRelay
 
@@ -51,6 +58,7 @@ class Service:
     relay: OutboxRelay | None = field(init=False, default=None)
     stopping: asyncio.Event = field(init=False)
     bound_port: int = field(init=False, default=0)
+    metrics_port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         configure_logging(self.name, self.settings.log_level)
@@ -86,7 +94,15 @@ class Service:
             await upgrade_async(self.migrations_dir, self.settings.database_url)
             log.info("migrations applied")
 
-        server = grpc.aio.server(interceptors=[ServiceInterceptor(self.verifier)])
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(self.verifier)],
+            # Clients reconnect (and so look the service's name up again) every few
+            # minutes, so replicas an autoscaler adds get their share of the calls.
+            options=[
+                ("grpc.max_connection_age_ms", 120_000),
+                ("grpc.max_connection_age_grace_ms", 330_000),
+            ],
+        )
         names = list(register(server))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -109,7 +125,13 @@ class Service:
         workers += [
             asyncio.create_task(c.run(self.stopping), name=c.durable) for c in self.consumers
         ]
-        workers += [asyncio.create_task(job(self.stopping)) for job in self.background]
+        self.metrics_port = start_metrics_server(self.settings.metrics_port)
+        durables = [c.durable for c in self.consumers]
+        samplers = [periodically(outbox_sample(self.db))]
+        samplers.append(periodically(consumer_sample(self.bus, STREAM, durables)))
+        workers += [
+            asyncio.create_task(job(self.stopping)) for job in [*self.background, *samplers]
+        ]
 
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -18,6 +18,7 @@ from haven_notifications.entrypoints.grpc import registrar
 from haven_notifications.service_layer import handlers
 from haven_notifications.service_layer.email_dispatcher import EmailDispatcher
 from haven_notifications.settings import NotificationsSettings
+from haven_runtime import metrics
 from haven_runtime.server import Registrar, Service
 
 NAME = "notifications"
@@ -43,6 +44,7 @@ def build_service(settings: NotificationsSettings) -> tuple[Service, Registrar]:
         },
     )
     service.background.append(build_dispatcher(service, settings).run)
+    service.background.append(metrics.periodically(email_queue_depth(service)))
     return service, registrar(service.db)
 
 
@@ -64,3 +66,8 @@ def build_dispatcher(service: Service, settings: NotificationsSettings) -> Email
 async def serve(settings: NotificationsSettings) -> None:
     service, register = build_service(settings)
     await service.run(register)
+
+
+def email_queue_depth(service: Service) -> metrics.Sample:
+    sql = "SELECT count(*) FROM emails WHERE status IN ('queued', 'sending')"
+    return metrics.query_gauge(metrics.EMAIL_QUEUE_DEPTH, service.db, sql)
