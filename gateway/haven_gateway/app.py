@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,7 @@ from haven_gateway.routes import (
     incidents,
     security,
 )
+from haven_gateway.schemas import document_unreadable_bodies
 from haven_gateway.settings import GatewaySettings
 from haven_runtime.metrics import HttpMetricsMiddleware
 from haven_runtime.tracing import TraceContextMiddleware
@@ -66,6 +68,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         dependencies=[Depends(storable_parameters)],
     )
     app.state.settings = settings
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_unreadable_bodies(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # Added first, so it runs inside the request context (and its request id).
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=is_file_upload

@@ -8,7 +8,7 @@ client can show; the services still decide everything that needs their data
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -392,6 +392,26 @@ class ImportResultOut(BaseModel):
 
 
 # --- OpenAPI ----------------------------------------------------------------
+
+
+def document_unreadable_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the 400 that every operation with a body gives for one that is not JSON (or not
+    the declared form), which FastAPI's generated document leaves out."""
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault(
+                    "400",
+                    {
+                        "description": "The body could not be read (RFC 9457 problem details)",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": "#/components/schemas/ProblemOut"}
+                            }
+                        },
+                    },
+                )
+    return openapi
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:

@@ -30,13 +30,30 @@ router = APIRouter(
 )
 
 
+def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its local `$defs` written in place: it is not under components."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
 def import_body(columns: tuple[str, ...], model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body read by hand: JSON items or a CSV file with a header line."""
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": model.model_json_schema()},
+                "application/json": {"schema": inline_definitions(model.model_json_schema())},
                 "text/csv": {
                     "schema": {"type": "string"},
                     "example": ",".join(columns) + "\n",

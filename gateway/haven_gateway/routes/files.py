@@ -62,7 +62,13 @@ async def upload_file(
 @router.get(
     "/files/{file_id}/content",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The bytes."}},
+    responses={
+        200: {
+            # The type sniffed from the content at upload (PDF, PNG, ...), whatever it is.
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The bytes, with Content-Disposition: attachment.",
+        }
+    },
 )
 async def download_file(
     file_id: str, caller: Caller = Depends(authenticated), peers: Peers = Depends(get_peers)

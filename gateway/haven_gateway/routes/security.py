@@ -39,7 +39,9 @@ from haven_gateway.settings import GatewaySettings
 router = APIRouter(prefix="/api/v1/auth", tags=["account"], responses=problem_responses(401, 403))
 
 
-@router.post("/totp/setup", response_model=TotpSetupOut, responses=problem_responses(401, 409, 422))
+@router.post(
+    "/totp/setup", response_model=TotpSetupOut, responses=problem_responses(401, 409, 422, 429)
+)
 async def set_up_soft_key(
     body: TotpSetupIn,
     request: Request,

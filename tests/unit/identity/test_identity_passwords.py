@@ -70,3 +70,10 @@ def test_a_crafted_long_password_is_rated_in_bounded_time():
 def test_unicode_passwords_are_normalised_so_composed_and_decomposed_forms_match():
     composed, decomposed = "caf\u00e9-mountain-rhythm-77", "cafe\u0301-mountain-rhythm-77"
     assert normalise_password(composed) == normalise_password(decomposed)
+
+
+def test_an_empty_field_is_rated_very_weak_rather_than_failing():
+    # The strength meter asks while the field is empty (zxcvbn itself fails on "").
+    rated = rate_password("")
+    assert (rated.score, rated.label, rated.acceptable) == (0, "very weak", False)
+    assert "12" in rated.warning

@@ -73,6 +73,15 @@ def user_inputs(
 
 def rate_password(password: str, inputs: Iterable[str] = ()) -> PasswordStrength:
     """Rate an (already normalised) password; CPU-bound, so call it off the event loop."""
+    if not password:
+        # The meter asks while the field is still empty; zxcvbn fails on "".
+        return PasswordStrength(
+            score=0,
+            label=LABELS[0],
+            acceptable=False,
+            warning=f"Use at least {MIN_LENGTH} characters.",
+            suggestions=(),
+        )
     with _zxcvbn_lock:
         result = zxcvbn(password[:RATED_LENGTH], user_inputs=list(inputs))
     score = int(result["score"])
