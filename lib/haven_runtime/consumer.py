@@ -4,8 +4,12 @@ A message is acknowledged only after the handler's transaction has committed,
 and that transaction also records the event id (`processed_events`), so a
 redelivery after a crash between commit and ack changes nothing. A handler that
 fails leaves nothing behind; the message is redelivered after a growing delay,
-up to `max_deliver` times. Replicas of a service share the durable consumer,
-so each message goes to one of them.
+up to `max_deliver` times. A failure while the service's database is
+unreachable is not the event's fault and does not count: the consumer keeps
+the message (telling JetStream it is in progress) until the database answers
+again and then handles it afresh, so an outage of any length loses nothing.
+Replicas of a service share the durable consumer, so each message goes to one
+of them.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class EventConsumer:
         self.retry_base_seconds = retry_base_seconds
         self.idle = asyncio.Event()
         self.idle.set()
+        self._stopping = asyncio.Event()
 
     @property
     def subjects(self) -> list[str]:
@@ -69,7 +74,10 @@ class EventConsumer:
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=self.max_deliver,
+            # Unlimited on the server: it would otherwise stop delivering a message
+            # silently. The consumer itself gives up (term) after max_deliver
+            # failures that were the event's fault, never during an outage.
+            max_deliver=-1,
             ack_wait=self.ack_wait_seconds,
             filter_subjects=self.subjects,
             max_ack_pending=1000,
@@ -80,6 +88,7 @@ class EventConsumer:
         return await js.pull_subscribe_bind(self.durable, stream=STREAM)
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
         sub = None
         failures = 0
         while not stopping.is_set():
@@ -137,33 +146,75 @@ class EventConsumer:
                 await msg.ack()
                 return
             payload_type, handler = entry
-            try:
-                event = open_envelope(envelope, payload_type)
-                async with self.db.unit_of_work(self.service) as uow:
-                    if await uow.claim_event(self.durable, event.event_id):
-                        await handler(uow, event)
-                    else:
-                        log.info("event already handled")
-                    await uow.commit()
-            except Exception as error:  # noqa: BLE001 - any failure means redeliver later
-                if delivered >= self.max_deliver:
-                    log.error(
-                        "event abandoned after repeated failures",
-                        delivered=delivered,
-                        error=str(error) or type(error).__name__,
-                    )
-                    await msg.term()
+            while True:
+                try:
+                    event = open_envelope(envelope, payload_type)
+                    async with self.db.unit_of_work(self.service) as uow:
+                        if await uow.claim_event(self.durable, event.event_id):
+                            await handler(uow, event)
+                        else:
+                            log.info("event already handled")
+                        await uow.commit()
+                    break
+                except Exception as error:  # noqa: BLE001 - any failure means redeliver later
+                    if await self._held_through_outage(msg, error):
+                        if self._stopping.is_set():
+                            await msg.nak()  # another replica, or the next start, takes it
+                            return
+                        continue
+                    await self._retry_later(msg, delivered, error)
                     return
-                delay = backoff_delay(delivered, base=self.retry_base_seconds, cap=60.0)
-                log.warning(
-                    "event handler failed, will retry",
-                    delivered=delivered,
-                    error=str(error) or type(error).__name__,
-                    retry_in=round(delay, 2),
-                )
-                await msg.nak(delay=delay)
-                return
             await msg.ack()
+
+    async def _held_through_outage(self, msg: Any, error: Exception) -> bool:
+        """If the database is unreachable, keep the message until it answers; True if so."""
+        if await self._database_answers():
+            return False
+        log.warning(
+            "database unreachable; holding the event until it answers",
+            error=str(error) or type(error).__name__,
+        )
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                await msg.in_progress()  # restarts JetStream's ack wait: no redelivery
+            except Exception as nats_error:  # noqa: BLE001 - NATS may be away too
+                log.info("in-progress not sent", error=str(nats_error))
+            delay = min(backoff_delay(attempt, cap=5.0), self.ack_wait_seconds / 3)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            if await self._database_answers():
+                log.info("database answers again; handling the event", attempts=attempt)
+                return True
+        return True
+
+    async def _database_answers(self) -> bool:
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=5.0)
+        except Exception:  # noqa: BLE001 - any failure to answer means it is away
+            return False
+        return True
+
+    async def _retry_later(self, msg: Any, delivered: int, error: Exception) -> None:
+        if delivered >= self.max_deliver:
+            log.error(
+                "event abandoned after repeated failures",
+                delivered=delivered,
+                error=str(error) or type(error).__name__,
+            )
+            await msg.term()
+            return
+        delay = backoff_delay(delivered, base=self.retry_base_seconds, cap=60.0)
+        log.warning(
+            "event handler failed, will retry",
+            delivered=delivered,
+            error=str(error) or type(error).__name__,
+            retry_in=round(delay, 2),
+        )
+        await msg.nak(delay=delay)
 
 
 async def _wait_until(event: asyncio.Event, stopping: asyncio.Event) -> None:

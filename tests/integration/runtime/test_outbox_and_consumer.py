@@ -7,6 +7,7 @@ import datetime
 import uuid
 from pathlib import Path
 
+import asyncpg
 import nats.errors
 import sqlalchemy as sa
 from nats.js import JetStreamContext
@@ -301,3 +302,69 @@ async def test_a_durable_consumer_that_learns_a_new_event_type_receives_it(
         stopping.set()
         await task
         await bus.close()
+
+
+async def test_with_the_database_away_longer_than_every_retry_no_event_is_lost(
+    nats_url: str, tmp_path: Path
+):
+    """Events arrive while the service's PostgreSQL is stopped; each is handled once after."""
+    from haven_devstack.postgres import LocalPostgres
+    from haven_runtime.migrations import upgrade_async
+
+    from .conftest import MIGRATIONS
+
+    server = LocalPostgres(tmp_path / "pg", free_port())
+    server.start()
+    conn = await asyncpg.connect(server.url + "/postgres")
+    await conn.execute('CREATE DATABASE "consumer_outage"')
+    await conn.close()
+    url = server.database_url("consumer_outage")
+    await upgrade_async(MIGRATIONS, url)
+    database = Database(url, pool_size=2)
+    bus = await connected_bus(nats_url)
+    handler, calls = recording_handler()
+    stopping = asyncio.Event()
+    consumer = EventConsumer(
+        service="test",
+        durable=f"test-outage-{uuid.uuid4().hex[:8]}",
+        db=database,
+        bus=bus,
+        handlers={SchoolCreated: handler},
+        # Two failures would abandon an event, and retries come fast: the outage
+        # below outlasts them all many times over.
+        max_deliver=2,
+        retry_base_seconds=0.01,
+        ack_wait_seconds=2.0,
+    )
+    task = await start(consumer, stopping)
+    event_ids: list[str] = []
+    try:
+        server.stop()
+        for _ in range(5):
+            envelope = envelope_for(
+                school_created(),
+                event_id=uuid.uuid4(),
+                producer="test",
+                at=datetime.datetime.now(datetime.UTC),
+            )
+            event_ids.append(envelope.event_id)
+            await bus.js.publish(
+                subject_for(envelope.type),
+                envelope.SerializeToString(),
+                headers={"Nats-Msg-Id": envelope.event_id},
+            )
+        await asyncio.sleep(8.0)  # four ack waits, and far more than two quick retries
+        server.start()
+
+        async def all_handled() -> bool:
+            return sorted(await note_texts(database)) == sorted(event_ids)
+
+        await eventually(all_handled, within=60)
+        await asyncio.sleep(3.0)  # time for any stray redelivery to show itself
+        assert sorted(await note_texts(database)) == sorted(event_ids)  # once each
+    finally:
+        stopping.set()
+        await task
+        await bus.close()
+        await database.dispose()
+        server.stop()
