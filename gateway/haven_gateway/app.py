@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
+from haven_gateway import web
 from haven_gateway.body_limit import BodyLimitMiddleware
 from haven_gateway.field_paths import field_errors
 from haven_gateway.inputs import storable_parameters
@@ -98,6 +99,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         accounts_admin,
     ):
         app.include_router(module.router)
+    # The web pages and their assets, from the same origin as the API they use.
+    web.install(app)
     return app
 
 
