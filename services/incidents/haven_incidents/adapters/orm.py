@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from haven_incidents.domain import names
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True), str: Text}
@@ -114,7 +116,7 @@ class Student(Base):
 
     @property
     def display_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return names.display_name(self.first_name, self.last_name)
 
 
 class StudentNameWord(Base):

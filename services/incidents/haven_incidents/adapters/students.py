@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven_incidents.adapters.orm import Student, StudentNameWord
+from haven_incidents.domain import names
 from haven_incidents.domain.names import prefix_upper_bound
 from haven_incidents.domain.students import StudentRecord
 
@@ -103,7 +104,7 @@ class FoundStudent:
 
     @property
     def display_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return names.display_name(self.first_name, self.last_name)
 
 
 _SHOWN = "s.id, s.school_id, s.upn, s.first_name, s.last_name, s.year_group, s.date_of_birth"
