@@ -27,6 +27,15 @@ class FilesSettings(ServiceSettings):
     # loses every file, so it is never generated here: the operator (or the
     # local launcher) provides it.
     file_master_key: SecretStr
+    # Where incidents answers who may see an incident (and so its files).
+    incidents_addr: str = "127.0.0.1:50052"
+    incidents_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Staged files no incident has taken are deleted after this long.
+    staged_file_ttl_hours: float = Field(default=24.0, gt=0)
+    # How often each replica looks for expired staged files and unclaimed objects.
+    cleanup_interval_seconds: float = Field(default=300.0, gt=0)
+    # An upload unfinished after this long is dead: what it left in S3 is removed.
+    upload_abandoned_after_minutes: float = Field(default=60.0, gt=0)
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -143,6 +143,30 @@ class ObjectStore:
         except S3_FAILURES as error:
             raise StorageUnavailable(str(error)) from error
 
+    async def discard(self, key: str) -> None:
+        """Leave nothing under `key`: abort its unfinished multipart uploads, remove the object.
+
+        Safe to repeat, and to run in two replicas at once: what is already
+        gone is not an error.
+        """
+        try:
+            await asyncio.to_thread(self._discard, key)
+        except S3_FAILURES as error:
+            raise StorageUnavailable(str(error) or type(error).__name__) from error
+
+    def _discard(self, key: str) -> None:
+        # minio-py has no public call for ListMultipartUploads.
+        listing = self.client._list_multipart_uploads(self.bucket, prefix=key)
+        for upload in listing.uploads:
+            if upload.object_name != key or not upload.upload_id:
+                continue
+            try:
+                self.client._abort_multipart_upload(self.bucket, key, upload.upload_id)
+            except S3Error as error:
+                if error.code != "NoSuchUpload":
+                    raise
+        self.client.remove_object(self.bucket, key)
+
 
 def _release(response: Any) -> None:
     response.close()
@@ -175,12 +199,17 @@ class ObjectWriter:
         self._parts: list[Part] = []
         self._in_flight: asyncio.Future[Any] | None = None
         self._committed = False
+        # Whether S3 may hold something of this writer's that it could not take back.
+        self.left_something = False
 
     async def __aenter__(self) -> ObjectWriter:
         self._store.require_ready()
         return self
 
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # From the first call on, S3 may hold something (even a PUT that failed
+        # may have landed, a timeout after S3 took it).
+        self.left_something = True
         task = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
         # If the caller is cancelled, nobody awaits the outcome; read it anyway.
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -255,3 +284,6 @@ class ObjectWriter:
             await asyncio.shield(abort)
         except S3_FAILURES as error:
             log.warning("could not abort a refused upload", error=str(error))
+            return
+        # Aborted: had the upload been completed after all, the abort would have failed.
+        self.left_something = False

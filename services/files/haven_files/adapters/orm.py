@@ -1,11 +1,20 @@
-"""The files table: one row per stored file (SQLAlchemy 2 typed mappings)."""
+"""The files table (one row per stored file) and the objects no row owns yet or any more."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, LargeBinary, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,3 +54,16 @@ class StoredFileRow(Base):
     master_key_id: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UnclaimedObjectRow(Base):
+    """An object no file row owns (an upload in progress, or an expired file's)."""
+
+    __tablename__ = "unclaimed_objects"
+
+    storage_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # Not before this: until then an upload may still be writing the object.
+    remove_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))

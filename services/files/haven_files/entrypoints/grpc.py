@@ -13,7 +13,7 @@ from haven.files.v1 import files_pb2, files_pb2_grpc
 from haven_files.adapters.orm import StoredFileRow
 from haven_files.service_layer import handlers
 from haven_files.service_layer.handlers import FilesDependencies
-from haven_runtime.errors import FieldViolation, ValidationFailed
+from haven_runtime.errors import FieldViolation, ServiceError, ValidationFailed
 
 SERVICE_NAME = files_pb2.DESCRIPTOR.services_by_name["FilesService"].full_name
 
@@ -51,6 +51,23 @@ async def _chunks(requests: AsyncIterator[files_pb2.UploadRequest]) -> AsyncIter
         yield request.chunk
 
 
+async def _drain(requests: AsyncIterator[files_pb2.UploadRequest], *, limit: int) -> None:
+    """Read and drop what the client is still sending, up to `limit` bytes, before refusing.
+
+    gRPC's Python client replaces the status a server sent with INTERNAL
+    ("Internal error from Core") when one of its writes fails because the
+    call has ended; so a refusal in mid-upload (S3 gone, a type found out)
+    would reach the gateway as an unexplained error. Letting the client
+    finish first means it hears the real reason. Memory stays bounded: each
+    message is dropped as it arrives.
+    """
+    dropped = 0
+    async for request in requests:
+        dropped += len(request.chunk)
+        if dropped > limit:
+            return
+
+
 class FilesServicer(files_pb2_grpc.FilesServiceServicer):
     def __init__(self, deps: FilesDependencies):
         self.deps = deps
@@ -65,12 +82,16 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
             raise ValidationFailed(
                 [FieldViolation("metadata", "the first message must carry the metadata")]
             )
-        row = await handlers.upload_file(
-            self.deps,
-            school_id=first.metadata.school_id,
-            filename=first.metadata.filename,
-            chunks=_chunks(request_iterator),
-        )
+        try:
+            row = await handlers.upload_file(
+                self.deps,
+                school_id=first.metadata.school_id,
+                filename=first.metadata.filename,
+                chunks=_chunks(request_iterator),
+            )
+        except ServiceError:
+            await _drain(request_iterator, limit=self.deps.max_upload_bytes)
+            raise
         return stored_file(row)
 
     async def GetFile(  # noqa: N802 - gRPC method name

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from haven.files.v1.files_pb2 import FileDownloaded
 from haven.incidents.v1.incidents_pb2 import IncidentRecorded
+from haven_files.adapters.incidents import IncidentAccess
 from haven_files.adapters.object_store import (
     ObjectMissing,
     ObjectStore,
     StorageUnavailable,
 )
-from haven_files.adapters.orm import StoredFileRow
+from haven_files.adapters.orm import StoredFileRow, UnclaimedObjectRow
+from haven_files.adapters.unclaimed import UnclaimedObjects
 from haven_files.domain.access import (
     ATTACHED,
     STAGED,
     Attachment,
+    FileAccess,
     decide_attachment,
-    may_see_file,
+    file_access,
 )
 from haven_files.domain.encryption import MasterKey, SegmentDecryptor, new_data_key
 from haven_files.domain.errors import ContentCorrupted, FileTooLarge, FileTypeNotAllowed
@@ -40,10 +45,13 @@ from haven_runtime.db import Database, UnitOfWork
 from haven_runtime.errors import FieldViolation, NotFound, ValidationFailed
 from haven_runtime.events import Event
 from haven_runtime.logging import get_logger
+from haven_runtime.metrics import UPLOAD_BYTES
 
 log = get_logger(__name__)
 
 PRODUCER = "files"
+STORAGE_UNAVAILABLE = "file storage is not reachable at the moment; nothing was stored"
+STORAGE_UNAVAILABLE_FOR_READING = "file storage is not reachable at the moment; try again shortly"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,11 @@ class FilesDependencies:
     store: ObjectStore
     master_key: MasterKey
     max_upload_bytes: int
+    unclaimed: UnclaimedObjects
+    # An upload still unfinished after this long is dead; what it left is removed.
+    upload_abandoned_after: timedelta
+    # Who may see the incident that holds an attached file.
+    incidents: IncidentAccess
 
 
 def _parse_id(value: str) -> uuid.UUID | None:
@@ -64,20 +77,34 @@ def _parse_id(value: str) -> uuid.UUID | None:
 async def upload_file(
     deps: FilesDependencies, *, school_id: str, filename: str, chunks: AsyncIterator[bytes]
 ) -> StoredFileRow:
-    """Stage a file for the caller: refused whole, or stored encrypted with its row."""
+    """Stage a file for the caller: refused whole, or stored encrypted with its row.
+
+    The object's key is written down as unclaimed before the first byte goes
+    to S3, and leaves that record only in the transaction that creates the
+    file's row, or once a refused upload is known to have left nothing. So
+    whatever S3 or this process does mid-upload, no object is forgotten: the
+    clean-up job removes what an unfinished upload left.
+    """
     principal = current_principal()
     if not school_id or not principal.belongs_to(school_id):
         raise NotFound("school not found")
     if not filename.strip():
         raise ValidationFailed([FieldViolation("filename", "is required")])
+    if not deps.store.ready.is_set():
+        log.warning("upload refused: object store not reachable since start")
+        raise StorageUnavailableError(STORAGE_UNAVAILABLE)
 
     file_id = uuid.uuid4()
     # A random name: neither the file's id nor anything the user chose.
     storage_key = f"files/{uuid.uuid4()}"
     data_key = new_data_key()
     intake = FileIntake(filename, deps.max_upload_bytes, data_key)
+    await deps.unclaimed.record(
+        storage_key, remove_after=datetime.now(UTC) + deps.upload_abandoned_after
+    )
+    sink = deps.store.writer(storage_key)
     try:
-        async with deps.store.writer(storage_key) as sink:
+        async with sink:
             async for chunk in chunks:
                 await sink.write(intake.take(chunk))
             last, accepted = intake.finish()
@@ -85,13 +112,22 @@ async def upload_file(
             await sink.commit()
     except FileTooLarge as error:
         log.info("upload refused", reason="file_too_large", school_id=school_id)
+        await _leave_nothing(deps, storage_key, sink.left_something)
         raise FileTooLargeError(str(error)) from None
     except FileTypeNotAllowed as error:
         log.info("upload refused", reason="file_type_not_allowed", school_id=school_id)
+        await _leave_nothing(deps, storage_key, sink.left_something)
         raise FileTypeNotAllowedError(str(error)) from None
     except StorageUnavailable as error:
         log.warning("object store failed during upload", error=str(error))
-        raise StorageUnavailableError("file storage is unavailable, try again later") from None
+        await _leave_nothing(deps, storage_key, sink.left_something)
+        raise StorageUnavailableError(STORAGE_UNAVAILABLE) from None
+    except asyncio.CancelledError:
+        # The caller went away (the gateway refused the rest, the client hung up).
+        await _leave_nothing(deps, storage_key, sink.left_something)
+        raise
+    # Anything else (the process dies): the record stays, and the clean-up
+    # removes the object once no upload can still be writing it.
 
     row = StoredFileRow(
         id=file_id,
@@ -112,14 +148,18 @@ async def upload_file(
     try:
         async with deps.db.unit_of_work(PRODUCER) as uow:
             uow.session.add(row)
+            # The object is the row's now.
+            await uow.session.execute(
+                delete(UnclaimedObjectRow).where(UnclaimedObjectRow.storage_key == storage_key)
+            )
             await uow.commit()
     except BaseException:
-        # No row, no object. Should this fail too, the staged-file clean-up
-        # finds the object by its missing row.
-        try:
-            await deps.store.remove(storage_key)
-        except StorageUnavailable:
-            log.warning("could not remove the object of a failed upload", file_id=str(file_id))
+        # The commit may have happened all the same (the line dropped after
+        # it): then the row owns the object and the record is gone with it.
+        # Otherwise the record stays, and the clean-up removes the object; so
+        # removing it here could only be wrong. Bring its removal forward.
+        with contextlib.suppress(Exception):
+            await deps.unclaimed.remove_soon(storage_key)
         raise
     log.info(
         "file staged",
@@ -128,26 +168,52 @@ async def upload_file(
         size=accepted.size,
         content_type=accepted.kind.content_type,
     )
+    UPLOAD_BYTES.inc(accepted.size)
     return row
 
 
-async def _visible_file(db: Database, file_id: str) -> StoredFileRow:
+async def _leave_nothing(deps: FilesDependencies, storage_key: str, left_something: bool) -> None:
+    """After a failed upload: take back what S3 holds, or leave it to the clean-up job."""
+    try:
+        if left_something:
+            await deps.store.discard(storage_key)
+        await deps.unclaimed.forget(storage_key)
+    except StorageUnavailable as error:
+        log.warning(
+            "object of a failed upload left for the clean-up job",
+            storage_key=storage_key,
+            error=str(error),
+        )
+        with contextlib.suppress(Exception):
+            await deps.unclaimed.remove_soon(storage_key)
+    except Exception as error:  # noqa: BLE001 - the record stays; the clean-up will see it
+        log.warning("could not tidy up after a failed upload", error=str(error))
+
+
+async def _visible_file(deps: FilesDependencies, file_id: str) -> StoredFileRow:
     """The file if the caller may see it; the same NotFound whether it is unknown or hidden."""
     principal = current_principal()
     parsed = _parse_id(file_id)
     row = None
     if parsed is not None:
-        async with db.sessions() as session:
+        async with deps.db.sessions() as session:
             row = await session.get(StoredFileRow, parsed)
-    if row is None or not may_see_file(
+    if row is None:
+        raise NotFound("file not found")
+    access = file_access(
         principal, school_id=row.school_id, uploaded_by=row.uploaded_by, status=row.status
-    ):
+    )
+    if access is FileAccess.ASK_INCIDENTS:
+        allowed = await deps.incidents.may_see(row.incident_id or "")
+    else:
+        allowed = access is FileAccess.ALLOWED
+    if not allowed:
         raise NotFound("file not found")
     return row
 
 
 async def get_file(deps: FilesDependencies, file_id: str) -> StoredFileRow:
-    return await _visible_file(deps.db, file_id)
+    return await _visible_file(deps, file_id)
 
 
 @dataclass
@@ -158,9 +224,9 @@ class Download:
 
 async def download_file(deps: FilesDependencies, file_id: str) -> Download:
     """The file's metadata now, and its plaintext as it is decrypted."""
-    row = await _visible_file(deps.db, file_id)
+    row = await _visible_file(deps, file_id)
     if not deps.store.ready.is_set():
-        raise StorageUnavailableError("file storage is unavailable, try again later")
+        raise StorageUnavailableError(STORAGE_UNAVAILABLE_FOR_READING)
     try:
         data_key = deps.master_key.unwrap(row.wrapped_data_key, row.id)
     except ContentCorrupted as error:
@@ -214,7 +280,7 @@ async def _decrypted(
         raise FileCorruptedError("the stored file is damaged") from None
     except StorageUnavailable as error:
         log.warning("object store failed during download", error=str(error))
-        raise StorageUnavailableError("file storage is unavailable, try again later") from None
+        raise StorageUnavailableError(STORAGE_UNAVAILABLE_FOR_READING) from None
 
 
 async def on_incident_recorded(uow: UnitOfWork, event: Event[IncidentRecorded]) -> None:
