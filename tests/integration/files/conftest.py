@@ -28,7 +28,10 @@ from haven_devstack.seaweed import LocalS3
 from haven_devstack.waiting import eventually  # noqa: F401 - re-exported for tests
 from haven_files.adapters.object_store import ObjectStore
 from haven_files.app import build_service
+from haven_files.service_layer.cleanup import FileJanitor
 from haven_files.settings import FilesSettings
+from haven_incidents.app import build_service as build_incidents
+from haven_incidents.settings import IncidentsSettings
 from haven_runtime.server import Service
 
 CHUNK = 64 * 1024
@@ -80,6 +83,15 @@ class RunningFiles:
             job.__self__  # type: ignore[attr-defined]
             for job in self.service.background
             if isinstance(getattr(job, "__self__", None), ObjectStore)
+        )
+
+    @property
+    def janitor(self) -> FileJanitor:
+        """The service's own clean-up job."""
+        return next(
+            job.__self__  # type: ignore[attr-defined]
+            for job in self.service.background
+            if isinstance(getattr(job, "__self__", None), FileJanitor)
         )
 
     @property
@@ -169,6 +181,96 @@ class RunningFiles:
 StartFiles = Callable[..., Awaitable[RunningFiles]]
 
 
+@dataclass
+class RunningIncidents:
+    """The real incidents service, whose incidents the tests write straight into its tables."""
+
+    service: Service
+    task: asyncio.Task[None]
+    database_url: str
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.service.bound_port}"
+
+    async def record(
+        self, incident_id: str, school_id: str, recorded_by: str, alerted: list[str] = ()
+    ) -> None:
+        """An incident as RecordIncident leaves it: its author, and the staff it alerted."""
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO schools (id, trust_id, name) VALUES ($1, 'trust', 'Oak Primary')"
+                    " ON CONFLICT DO NOTHING",
+                    school_id,
+                )
+                student = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO students (id, school_id, upn, first_name, last_name, year_group,"
+                    " date_of_birth, search_first, search_last)"
+                    " VALUES ($1, $2, $3, 'Wren', 'Ashdown', '4', '2017-03-14', 'wren', 'ashdown')",
+                    student,
+                    school_id,
+                    uuid.uuid4().hex[:13],
+                )
+                await conn.execute(
+                    "INSERT INTO incidents (id, school_id, student_id, description, occurred_at,"
+                    " recorded_at, recorded_by, recorded_by_name)"
+                    " VALUES ($1, $2, $3, 'What was seen.', now(), now(), $4, 'Alice Teacher')",
+                    uuid.UUID(incident_id),
+                    school_id,
+                    student,
+                    recorded_by,
+                )
+                for position, user_id in enumerate(alerted, start=1):
+                    await conn.execute(
+                        "INSERT INTO incident_recipients (incident_id, user_id, name, named,"
+                        " position) VALUES ($1, $2, 'Alerted Member', true, $3)",
+                        uuid.UUID(incident_id),
+                        user_id,
+                        position,
+                    )
+        finally:
+            await conn.close()
+
+    async def stop(self) -> None:
+        if not self.task.done():
+            self.service.stopping.set()
+            await self.task
+
+
+@pytest.fixture
+async def running_incidents(
+    create_database, nats_url: str, token_public_key: str
+) -> AsyncIterator[RunningIncidents]:  # type: ignore[no-untyped-def]
+    nowhere = f"127.0.0.1:{free_port()}"  # identity and files: not asked by GetIncident
+    url = await create_database("incidents_for_files")
+    service, register = build_incidents(
+        IncidentsSettings(
+            database_url=url,
+            nats_url=nats_url,
+            grpc_host="127.0.0.1",
+            grpc_port=0,
+            token_public_key=token_public_key,
+            migrate_on_start=True,
+            shutdown_grace_seconds=2.0,
+            identity_addr=nowhere,
+            files_addr=nowhere,
+        )
+    )
+    ready = asyncio.Event()
+    task = asyncio.create_task(service.run(register, ready))
+    await asyncio.wait(
+        [task, asyncio.create_task(ready.wait())], timeout=60, return_when=asyncio.FIRST_COMPLETED
+    )
+    if task.done():
+        task.result()
+    incidents = RunningIncidents(service, task, url)
+    yield incidents
+    await incidents.stop()
+
+
 @pytest.fixture
 async def start_files(
     create_database, nats_url: str, token_public_key: str, make_token, local_s3: LocalS3
@@ -190,6 +292,9 @@ async def start_files(
             "s3_secret_key": local_s3.secret_key,
             "s3_bucket": f"haven-files-{uuid.uuid4().hex[:12]}",
             "file_master_key": base64.b64encode(os.urandom(32)).decode(),
+            # Nothing answers here unless a test starts incidents and says where.
+            "incidents_addr": f"127.0.0.1:{free_port()}",
+            "incidents_timeout_seconds": 2.0,
         }
         values.update(overrides)
         settings = FilesSettings(**values)

@@ -18,7 +18,7 @@ from haven_runtime.bus import ensure_stream
 from haven_runtime.events import STREAM, envelope_for, subject_for
 
 from . import upload_samples as samples
-from .conftest import RunningFiles, StartFiles, eventually
+from .conftest import RunningFiles, RunningIncidents, StartFiles, eventually
 
 DURABLE = "files-attachments"
 
@@ -103,13 +103,14 @@ async def test_incident_recorded_attaches_the_file_once_even_when_delivered_twic
 
 
 async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_is_reported_with_where_from(
-    start_files: StartFiles, jetstream: JetStreamContext
+    start_files: StartFiles, jetstream: JetStreamContext, running_incidents: RunningIncidents
 ) -> None:
-    files = await start_files()
+    files = await start_files(incidents_addr=running_incidents.address)
     school, alice, dina, bob = (str(uuid.uuid4()) for _ in range(4))
     content = samples.pdf(50_000)
     stored = await files.upload(alice, {school: "staff"}, school, "report.pdf", content)
     event = incident_recorded(school, alice, [stored.id])
+    await running_incidents.record(event.incident_id, school, alice)
     await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
 
     seen = await files.get_file(dina, {school: "dsl"}, stored.id)
@@ -134,6 +135,62 @@ async def test_an_attached_file_is_visible_to_the_schools_dsl_and_its_download_i
         reported.user_id,
         reported.client_address,
     ) == (stored.id, event.incident_id, dina, "203.0.113.9")
+
+
+async def test_whoever_incidents_lets_see_the_incident_downloads_its_file_and_nobody_else(
+    start_files: StartFiles, jetstream: JetStreamContext, running_incidents: RunningIncidents
+) -> None:
+    files = await start_files(incidents_addr=running_incidents.address)
+    school, other = str(uuid.uuid4()), str(uuid.uuid4())
+    alice, tom, bob, dina = (str(uuid.uuid4()) for _ in range(4))
+    content = samples.pdf(20_000)
+    stored = await files.upload(alice, {school: "staff"}, school, "report.pdf", content)
+    event = incident_recorded(school, alice, [stored.id])
+    # Alice recorded it and named Tom to be alerted; Bob is a colleague left out.
+    await running_incidents.record(event.incident_id, school, alice, alerted=[tom])
+    await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
+
+    for reader, role in ((alice, "staff"), (tom, "staff"), (dina, "dsl")):
+        _, body = await files.download(reader, {school: role}, stored.id)
+        assert body == content
+
+    unknown = await _refusal(files.download(bob, {school: "staff"}, str(uuid.uuid4())))
+    assert unknown == grpc.StatusCode.NOT_FOUND
+    for reader, schools in (
+        (bob, {school: "staff"}),  # not alerted: incidents says no
+        (bob, {school: "admin"}),  # an admin is not a reader of incidents
+        (tom, {other: "staff"}),  # no longer a member of the school
+        (dina, {other: "dsl"}),  # a DSL of another school
+    ):
+        assert await _refusal(files.download(reader, schools, stored.id)) == unknown
+        assert await _refusal(files.get_file(reader, schools, stored.id)) == unknown
+
+
+async def test_when_incidents_cannot_answer_an_attached_file_is_unavailable_not_shown(
+    start_files: StartFiles, jetstream: JetStreamContext, running_incidents: RunningIncidents
+) -> None:
+    files = await start_files(incidents_addr=running_incidents.address)
+    school, alice = str(uuid.uuid4()), str(uuid.uuid4())
+    stored = await files.upload(alice, {school: "staff"}, school, "report.pdf", samples.pdf())
+    event = incident_recorded(school, alice, [stored.id])
+    await running_incidents.record(event.incident_id, school, alice)
+    await handled_up_to(jetstream, await deliver(jetstream, event, uuid.uuid4()))
+
+    await running_incidents.stop()
+
+    assert (
+        await _refusal(files.download(alice, {school: "staff"}, stored.id))
+        == grpc.StatusCode.UNAVAILABLE
+    )
+    assert not await files.query(
+        "SELECT 1 FROM outbox WHERE event_type = $1", FileDownloaded.DESCRIPTOR.full_name
+    )
+
+
+async def _refusal(call) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    return refused.value.code()
 
 
 async def test_an_incident_cannot_take_a_file_someone_else_staged(

@@ -11,8 +11,9 @@ from haven_files.domain.access import (
     ATTACHED,
     STAGED,
     Attachment,
+    FileAccess,
     decide_attachment,
-    may_see_file,
+    file_access,
 )
 from haven_files.domain.encryption import SegmentDecryptor, new_data_key
 from haven_files.domain.errors import FileTooLarge
@@ -63,23 +64,25 @@ def principal(user_id: str, schools: dict[str, str]) -> Principal:
 
 def test_a_staged_file_is_visible_only_to_its_uploader() -> None:
     file = {"school_id": "school", "uploaded_by": "alice", "status": STAGED}
-    assert may_see_file(principal("alice", {"school": "staff"}), **file)
-    assert not may_see_file(principal("bob", {"school": "dsl"}), **file)
-    assert not may_see_file(principal("carol", {"other": "dsl"}), **file)
+    assert file_access(principal("alice", {"school": "staff"}), **file) is FileAccess.ALLOWED
+    assert file_access(principal("bob", {"school": "dsl"}), **file) is FileAccess.DENIED
+    assert file_access(principal("carol", {"other": "dsl"}), **file) is FileAccess.DENIED
 
 
-def test_an_attached_file_is_visible_to_its_uploader_and_the_schools_dsls() -> None:
+def test_an_attached_file_is_for_whoever_incidents_says_may_see_the_incident() -> None:
     file = {"school_id": "school", "uploaded_by": "alice", "status": ATTACHED}
-    assert may_see_file(principal("alice", {"school": "staff"}), **file)
-    assert may_see_file(principal("dina", {"school": "dsl"}), **file)
-    assert not may_see_file(principal("bob", {"school": "staff"}), **file)
-    assert not may_see_file(principal("adam", {"school": "admin"}), **file)
-    assert not may_see_file(principal("dave", {"other": "dsl"}), **file)
+    for member in ("alice", "dina", "bob", "adam"):
+        for role in ("staff", "dsl", "admin"):
+            asked = file_access(principal(member, {"school": role}), **file)
+            assert asked is FileAccess.ASK_INCIDENTS
+    # Someone outside the school is refused without asking.
+    assert file_access(principal("dave", {"other": "dsl"}), **file) is FileAccess.DENIED
 
 
 def test_an_uploader_who_left_the_school_no_longer_sees_the_file() -> None:
-    file = {"school_id": "school", "uploaded_by": "alice", "status": STAGED}
-    assert not may_see_file(principal("alice", {"other": "staff"}), **file)
+    for status in (STAGED, ATTACHED):
+        file = {"school_id": "school", "uploaded_by": "alice", "status": status}
+        assert file_access(principal("alice", {"other": "staff"}), **file) is FileAccess.DENIED
 
 
 def attach(**changes: str | None) -> Attachment:

@@ -1,8 +1,8 @@
 """Who may see a file, and when an incident may take one.
 
 A staged file belongs to its uploader alone. Once an incident has taken it,
-the school's DSLs may see it too, as may its uploader; members the incident
-alerts will be let in later, when incidents shares its visibility by events.
+whoever may see that incident may see the file: incidents decides (its
+author, the staff it alerted, the school's DSLs), asked over gRPC each time.
 Every rule also needs the caller to belong to the file's school now, per the
 token identity signed for this request, so leaving a school ends access.
 """
@@ -11,19 +11,27 @@ from __future__ import annotations
 
 from enum import Enum
 
-from haven_runtime.auth import DSL, Principal
+from haven_runtime.auth import Principal
 
 STAGED = "staged"
 ATTACHED = "attached"
 
 
-def may_see_file(principal: Principal, *, school_id: str, uploaded_by: str, status: str) -> bool:
-    role = principal.role_in(school_id)
-    if role is None:
-        return False
-    if uploaded_by == principal.user_id:
-        return True
-    return status == ATTACHED and role == DSL
+class FileAccess(Enum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    # Whoever may see the incident that holds the file: incidents knows.
+    ASK_INCIDENTS = "ask_incidents"
+
+
+def file_access(
+    principal: Principal, *, school_id: str, uploaded_by: str, status: str
+) -> FileAccess:
+    if principal.role_in(school_id) is None:
+        return FileAccess.DENIED
+    if status == ATTACHED:
+        return FileAccess.ASK_INCIDENTS
+    return FileAccess.ALLOWED if uploaded_by == principal.user_id else FileAccess.DENIED
 
 
 class Attachment(Enum):
