@@ -18,7 +18,8 @@ from starlette.responses import StreamingResponse
 
 from haven.files.v1 import files_pb2
 from haven_gateway.peers import Peers, metadata
-from haven_gateway.problems import Problem, problem_from_remote
+from haven_gateway.problems import Problem
+from haven_gateway.uploads import transfer_problem
 from haven_runtime.errors import from_rpc_error
 from haven_runtime.logging import get_logger
 
@@ -38,7 +39,7 @@ async def download_response(peers: Peers, token: str, file_id: str) -> Streaming
     try:
         first = await call.read()
     except grpc.aio.AioRpcError as error:
-        raise problem_from_remote(from_rpc_error(error)) from None
+        raise transfer_problem(from_rpc_error(error)) from None
     if first is grpc.aio.EOF or not first.HasField("metadata"):
         call.cancel()
         raise Problem(502, "bad_gateway", "The file service sent no file.")

@@ -22,12 +22,15 @@ from starlette.requests import ClientDisconnect, Request
 from haven.files.v1 import files_pb2
 from haven_gateway.peers import Peers, metadata
 from haven_gateway.problems import FieldError, Problem, problem_from_remote, validation_failed
-from haven_runtime.errors import from_rpc_error
+from haven_runtime.errors import RemoteError, from_rpc_error
 
 CHUNK_SIZE = 64 * 1024
 FILE_FIELD = "file"
 # Boundaries, part headers and small form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
+# Files' reason when its S3 bucket cannot be reached.
+STORAGE_UNAVAILABLE = "storage_unavailable"
+STORAGE_RETRY_AFTER_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,10 @@ class UploadStream:
         try:
             await self._call.write(message)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            # Files ended the call early (too big, wrong type). The write only
-            # learns that the stream is closed ("Internal error from Core");
-            # the status files sent, which says why, is the call's outcome.
+            # Files ended the call before the body did. It reads a refused
+            # upload to its end before answering (gRPC's Python client would
+            # report a failed write as INTERNAL, hiding the reason), so this is
+            # a failure of files itself; the call's outcome says what it can.
             await self._outcome()
             raise Problem(502, "bad_gateway", "The file service ended the upload early.") from None
 
@@ -221,8 +225,22 @@ class UploadStream:
         try:
             stored: files_pb2.StoredFile = await self._call
         except grpc.aio.AioRpcError as error:
-            raise problem_from_remote(from_rpc_error(error)) from None
+            raise transfer_problem(from_rpc_error(error)) from None
         return stored
+
+
+def transfer_problem(error: RemoteError) -> Problem:
+    """The problem for a failed upload or download; S3 being away gets words of its own."""
+    if error.reason == STORAGE_UNAVAILABLE:
+        # Files is up, its bucket is not: say so, rather than "a service is not answering".
+        return Problem(
+            503,
+            STORAGE_UNAVAILABLE,
+            "File storage is not reachable at the moment, so no file was stored or read. "
+            "Try again in a minute.",
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+        )
+    return problem_from_remote(error)
 
 
 async def stream_upload(
