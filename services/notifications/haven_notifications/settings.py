@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
 from haven_runtime.config import ServiceSettings
 
@@ -24,6 +24,10 @@ class NotificationsSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "Haven <no-reply@haven.invalid>"
     smtp_timeout_seconds: float = Field(30.0, gt=0)
+    # Certificates to trust besides the system's (PEM), for a relay whose
+    # certificate a school's own authority signed. The relay's certificate is
+    # always verified, name included.
+    smtp_ca_file: FilePath | None = None
 
     # After this many tries an email is abandoned (and the attempts stay on record).
     email_max_attempts: int = Field(10, ge=1)

@@ -79,6 +79,7 @@ def test_settings_take_the_message_id_domain_from_the_sender() -> None:
         {"smtp_user": "relay"},
         {"public_url": "haven.example"},
         {"email_max_attempts": 0},
+        {"smtp_ca_file": "/nonexistent/relay-ca.pem"},
     ],
 )
 def test_bad_email_settings_stop_the_service(bad: dict[str, object]) -> None:

@@ -119,6 +119,7 @@ class SmtpSession:
             # "starttls" must refuse a server that does not offer it.
             start_tls=settings.smtp_security == "starttls",
             timeout=settings.smtp_timeout_seconds,
+            cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         )
         await smtp.connect()
         self._smtp = smtp
