@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import grpc
 import nats
 import pytest
@@ -153,6 +154,17 @@ async def test_whoever_incidents_lets_see_the_incident_downloads_its_file_and_no
     for reader, role in ((alice, "staff"), (tom, "staff"), (dina, "dsl")):
         _, body = await files.download(reader, {school: role}, stored.id)
         assert body == content
+    # Asking incidents showed nobody the incident: its trail has no reading from it
+    # (each download reaches the trail as file_downloaded, from the FileDownloaded event).
+    conn = await asyncpg.connect(running_incidents.database_url)
+    try:
+        readings = await conn.fetchval(
+            "SELECT count(*) FROM incident_views WHERE incident_id = $1 AND action = 'viewed'",
+            uuid.UUID(event.incident_id),
+        )
+    finally:
+        await conn.close()
+    assert readings == 0
 
     unknown = await _refusal(files.download(bob, {school: "staff"}, str(uuid.uuid4())))
     assert unknown == grpc.StatusCode.NOT_FOUND

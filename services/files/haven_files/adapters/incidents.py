@@ -4,7 +4,8 @@ The call carries the caller's own internal token, so incidents applies its
 own rules (the author, the staff it alerted, the school's DSLs, while they
 are members) and files never keeps a copy of them. Incidents answers
 NotFound for an incident the caller may not see; so does files, for the file.
-Incidents keeps the reading in the incident's trail like any other.
+The check shows nothing of the incident, so incidents records nothing for it;
+the download itself reaches the incident's trail through FileDownloaded.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class IncidentAccess:
     async def may_see(self, incident_id: str) -> bool:
         """Whether the current caller may see the incident; raises if incidents cannot say."""
         try:
-            await self._incidents().GetIncident(
+            await self._incidents().CheckIncidentAccess(
                 incidents_pb2.GetIncidentRequest(incident_id=incident_id),
                 timeout=self._timeout,
                 metadata=call_metadata(),

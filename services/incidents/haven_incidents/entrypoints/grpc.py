@@ -127,6 +127,12 @@ class IncidentsServicer(incidents_pb2_grpc.IncidentsServiceServicer):
         incident = await handlers.get_incident(self.db, current_principal(), request.incident_id)
         return incident_message(incident)
 
+    async def CheckIncidentAccess(
+        self, request: pb.GetIncidentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckIncidentAccessResponse:
+        await handlers.check_incident_access(self.db, current_principal(), request.incident_id)
+        return pb.CheckIncidentAccessResponse()
+
     async def ListStudentIncidents(
         self, request: pb.ListStudentIncidentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListStudentIncidentsResponse:

@@ -3,7 +3,11 @@
 from haven_incidents.service_layer.addenda import add_addendum
 from haven_incidents.service_layer.catalogue import create_entry, list_entries, retire_entry
 from haven_incidents.service_layer.chronology import list_student_incidents
-from haven_incidents.service_layer.incidents import get_incident, record_incident
+from haven_incidents.service_layer.incidents import (
+    check_incident_access,
+    get_incident,
+    record_incident,
+)
 from haven_incidents.service_layer.schools import on_school_created
 from haven_incidents.service_layer.students import import_students, search_students
 from haven_incidents.service_layer.views import list_incident_views, on_file_downloaded
@@ -14,6 +18,7 @@ __all__ = [
     "on_file_downloaded",
     "retire_entry",
     "create_entry",
+    "check_incident_access",
     "get_incident",
     "import_students",
     "list_entries",

@@ -154,6 +154,17 @@ async def get_incident(db: Database, principal: Principal, incident_id: str) -> 
     return incident
 
 
+async def check_incident_access(db: Database, principal: Principal, incident_id: str) -> None:
+    """NotFound unless the caller may read the incident; unlike get_incident, no trail row."""
+    parsed = as_uuid(incident_id)
+    if parsed is None:
+        raise NotFound("no such incident")
+    async with db.sessions() as session:
+        incident = await load_incident(session, parsed)
+        if incident is None or not readable(principal, incident):
+            raise NotFound("no such incident")
+
+
 def incident_recorded(
     incident: Incident, school: School, alerted: Iterable[Recipient]
 ) -> pb.IncidentRecorded:
