@@ -1,10 +1,13 @@
-"""The web client: static HTML pages, small ES modules and one stylesheet, served as they are.
+"""The web client: HTML pages, small ES modules and one stylesheet.
 
 There is no build step and nothing comes from another origin. Every page is a
-plain HTML file that loads one module from /assets/js/pages/; the modules talk
-only to /api/v1, exactly as a mobile app would, so the browser holds nothing
-the API would not give any other client. Each page is sent with a strict
-Content-Security-Policy: scripts and styles only from this origin, none inline.
+Jinja2 template that extends one layout (templates/base.html: the head, the
+skip link, the toolbar) and loads one module from /assets/js/pages/; the
+modules talk only to /api/v1, exactly as a mobile app would, so the browser
+holds nothing the API would not give any other client. The pages take no
+input: each is rendered once, when the router is built, and the same bytes
+are sent every time with a strict Content-Security-Policy: scripts and styles
+only from this origin, none inline.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.staticfiles import StaticFiles
 
 HERE = Path(__file__).parent
-# Named templates/ so packaging picks the pages up ("templates/**/*" in pyproject).
+# Named templates/ so packaging picks the pages and their layouts up
+# ("templates/**/*" in pyproject).
 PAGES = HERE / "templates"
 ASSETS = HERE / "static"
 
@@ -45,7 +50,7 @@ PAGE_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-# Path -> page file. The paths hold no pupil data: a pupil is chosen on the page.
+# Path -> page template. The paths hold no pupil data: a pupil is chosen on the page.
 ROUTES = {
     "/login": "login.html",
     "/forgotten-password": "forgotten-password.html",
@@ -69,19 +74,35 @@ class WebSettings(BaseSettings):
     idle_lock_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
 
 
+def render_pages() -> dict[str, bytes]:
+    """Every page in ROUTES, rendered from its template: page file -> UTF-8 HTML."""
+    environment = Environment(
+        loader=FileSystemLoader(PAGES),
+        autoescape=True,
+        # A misspelt name fails here, when the app is made, not as a blank in a page.
+        undefined=StrictUndefined,
+        # Block tags take their line with them, so a page comes out as it was written.
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return {
+        filename: environment.get_template(filename).render().encode()
+        for filename in sorted(set(ROUTES.values()))
+    }
+
+
 def page_router(idle_minutes: float) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+    pages = render_pages()
 
-    def serve(filename: str) -> Callable[[], Awaitable[FileResponse]]:
-        path = PAGES / filename
-
-        async def page() -> FileResponse:
-            return FileResponse(path, media_type="text/html", headers=PAGE_HEADERS)
+    def serve(body: bytes) -> Callable[[], Awaitable[HTMLResponse]]:
+        async def page() -> HTMLResponse:
+            return HTMLResponse(body, headers=PAGE_HEADERS)
 
         return page
 
     for route, filename in ROUTES.items():
-        router.add_api_route(route, serve(filename), methods=["GET"])
+        router.add_api_route(route, serve(pages[filename]), methods=["GET"])
 
     @router.get("/")
     async def home() -> RedirectResponse:
