@@ -3,7 +3,7 @@
     haven admin bootstrap --trust NAME --school NAME --admin-email EMAIL [--admin-name NAME]
     haven admin import-students --school ID FILE [--errors FILE]
     haven migrate [SERVICE ...]
-    haven dev run
+    haven dev run [--replicas SERVICE=N,...]
     haven dev mail [--to EMAIL]
 
 Commands that need a service's database read HAVEN_DATABASE_URL (as in
@@ -95,8 +95,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_dev_run(args: argparse.Namespace) -> int:
     from haven_devstack.run import run_stack
+    from haven_devstack.stack import REPLICAS_ENV, parse_replicas
 
-    return run_stack(state_dir())
+    try:
+        replicas = parse_replicas(args.replicas or os.environ.get(REPLICAS_ENV, ""))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return run_stack(state_dir(), replicas)
 
 
 def cmd_dev_mail(args: argparse.Namespace) -> int:
@@ -147,6 +152,12 @@ def parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="the local development stack")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     run = dev_commands.add_parser("run", help="start everything (what `make run` does)")
+    run.add_argument(
+        "--replicas",
+        metavar="SERVICE=N,...",
+        help="run several replicas of services, e.g. identity=2,files=3 or all=2 "
+        "(default: $HAVEN_DEV_REPLICAS, else one of each)",
+    )
     run.set_defaults(handler=cmd_dev_run)
     mail = dev_commands.add_parser("mail", help="show the newest email the local stack sent")
     mail.add_argument("--to", help="only mail to this address")

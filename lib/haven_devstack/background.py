@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,13 +58,24 @@ class BackgroundStack:
                     )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=1) as reply:  # noqa: S310
-                    if reply.status == 200:
+                    # The gateway is ready once one replica of each service answers;
+                    # wait for the others to listen too, so every one takes calls.
+                    if reply.status == 200 and self._every_replica_listens():
                         return
             except OSError:
                 pass
             time.sleep(0.3)
         tails = "\n".join(f"--- {n}\n{self.log_tail(n, 10)}" for n in self.processes)
         raise RuntimeError(f"the stack did not become ready in {timeout}s\n{tails}")
+
+    def _every_replica_listens(self) -> bool:
+        for ports in self.stack.service_ports.values():
+            for port in ports:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    return False
+        return True
 
 
 @contextmanager
@@ -73,8 +85,18 @@ def background_stack(
     postgres_url: str | None = None,
     database_prefix: str = "haven",
     extra_env: dict[str, str] | None = None,
+    replicas: dict[str, int] | None = None,
 ) -> Iterator[BackgroundStack]:
-    stack = Stack(state_dir, ports or StackPorts.free(), postgres_url, database_prefix)
+    """`replicas` (service -> count, e.g. {"files": 2}) runs several processes of a
+    service, named "files-1", "files-2", ... in `processes` and logs/."""
+    stack = Stack(
+        state_dir,
+        ports or StackPorts.free(),
+        postgres_url,
+        database_prefix,
+        replicas=replicas,
+        free_replica_ports=ports is None,
+    )
     stack.start_infrastructure()
     logs = stack.state_dir / "logs"
     logs.mkdir(exist_ok=True)

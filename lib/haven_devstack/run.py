@@ -11,7 +11,7 @@ from pathlib import Path
 
 from haven_devstack.pgroups import parent_death_signal
 from haven_devstack.processes import ProcessSpec, Supervisor
-from haven_devstack.stack import Stack, StackPorts
+from haven_devstack.stack import Stack, StackPorts, replicas_from_env
 
 BANNER = """
 Haven is running: {url}
@@ -40,11 +40,20 @@ def _announce_when_ready(stack: Stack, stop: threading.Event) -> None:
         time.sleep(0.5)
 
 
-def run_stack(state_dir: Path) -> int:
+def run_stack(state_dir: Path, replicas: dict[str, int] | None = None) -> int:
+    """`replicas` (service -> count) defaults to HAVEN_DEV_REPLICAS; unnamed services run once."""
     # If whatever started us (make, a terminal, a process manager) goes away
     # without passing on its signal, stop as if Ctrl-C had been pressed.
     parent_death_signal(signal.SIGINT)()
-    stack = Stack(state_dir, StackPorts.from_env(), os.environ.get("HAVEN_POSTGRES_URL"))
+    stack = Stack(
+        state_dir,
+        StackPorts.from_env(),
+        os.environ.get("HAVEN_POSTGRES_URL"),
+        replicas=replicas if replicas is not None else replicas_from_env(),
+    )
+    several = {s: ports for s, ports in stack.service_ports.items() if len(ports) > 1}
+    for service, ports in several.items():
+        print(f"{service}: {len(ports)} replicas on ports {', '.join(map(str, ports))}", flush=True)
     print(f"starting PostgreSQL, NATS and S3 under {stack.state_dir}/ ...", flush=True)
     try:
         stack.start_infrastructure()

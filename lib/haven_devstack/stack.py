@@ -2,6 +2,12 @@
 
 `make run` uses it with var/ and fixed ports (data kept between runs); the
 end-to-end tests use it with a temporary folder and free ports.
+
+Any service can run as several replicas (HAVEN_DEV_REPLICAS="identity=2,files=3",
+or `haven dev run --replicas ...`), each its own process on its own port. Every
+caller is given the list of a service's addresses ("127.0.0.1:50051,127.0.0.1:50151")
+and spreads its calls over them (haven_runtime.clients), as it would over a DNS
+name with several records on Kubernetes.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -20,6 +27,44 @@ from haven_devstack.secrets import DevSecrets, load_or_create
 
 SERVICES = ("identity", "incidents", "notifications", "files")
 STATE_FILE = "stack.json"
+REPLICAS_ENV = "HAVEN_DEV_REPLICAS"
+MAX_REPLICAS = 9
+# Under `make run` (fixed ports) replica k of a service listens on its port + 100 * (k - 1).
+REPLICA_PORT_STEP = 100
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """ "identity=2,files=3" -> {"identity": 2, "files": 3}; services not named run once.
+
+    "all=2" (or "*=2") gives every service two replicas; a later entry for a
+    service overrides it. Anything else is refused with a message saying why.
+    """
+    counts: dict[str, int] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        name, sep, value = (piece.strip() for piece in entry.partition("="))
+        if not sep:
+            raise ValueError(f"replicas: {entry!r} is not service=count")
+        if name not in (*SERVICES, "all", "*"):
+            raise ValueError(
+                f"replicas: unknown service {name!r} (one of {', '.join(SERVICES)}, or all)"
+            )
+        try:
+            count = int(value)
+        except ValueError:
+            raise ValueError(f"replicas: the count for {name} must be a number") from None
+        if not 1 <= count <= MAX_REPLICAS:
+            raise ValueError(f"replicas: the count for {name} must be 1 to {MAX_REPLICAS}")
+        if name in ("all", "*"):
+            counts |= dict.fromkeys(SERVICES, count)
+        else:
+            counts[name] = count
+    return counts
+
+
+def replicas_from_env() -> dict[str, int]:
+    return parse_replicas(os.environ.get(REPLICAS_ENV, ""))
 
 
 @dataclass(frozen=True)
@@ -58,11 +103,24 @@ class Stack:
         ports: StackPorts,
         postgres_url: str | None = None,
         database_prefix: str = "haven",
+        replicas: Mapping[str, int] | None = None,
+        free_replica_ports: bool = False,
     ):
         self.state_dir = state_dir.resolve()
         # Tests sharing one external server give each stack its own databases.
         self.database_prefix = database_prefix
         self.ports = ports
+        # The port of each replica of each service; the first is the service's own.
+        self.service_ports: dict[str, list[int]] = {}
+        for service in SERVICES:
+            count = (replicas or {}).get(service, 1)
+            if not 1 <= count <= MAX_REPLICAS:
+                raise ValueError(f"replicas: the count for {service} must be 1 to {MAX_REPLICAS}")
+            base = getattr(ports, service)
+            self.service_ports[service] = [base] + [
+                free_port() if free_replica_ports else base + REPLICA_PORT_STEP * k
+                for k in range(1, count)
+            ]
         self.external_postgres = postgres_url.rstrip("/") if postgres_url else None
         self.postgres: LocalPostgres | None = None
         self.nats = LocalNats(self.state_dir / "nats", ports.nats)
@@ -83,6 +141,15 @@ class Stack:
             return self.external_postgres
         assert self.postgres is not None
         return self.postgres.url
+
+    def replica_names(self, service: str) -> list[str]:
+        """A lone service is "files"; several are "files-1", "files-2", ..."""
+        count = len(self.service_ports[service])
+        return [service] if count == 1 else [f"{service}-{k}" for k in range(1, count + 1)]
+
+    def address(self, service: str) -> str:
+        """What callers are given: every replica's host:port, comma-separated."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.service_ports[service])
 
     def database_url(self, service: str) -> str:
         return f"{self.postgres_url}/{self.database_prefix}_{service}"
@@ -110,6 +177,7 @@ class Stack:
         state = {
             "public_url": self.public_url,
             "ports": asdict(self.ports),
+            "replicas": {s: self.service_ports[s] for s in SERVICES},
             "databases": {s: self.database_url(s) for s in SERVICES},
             "nats_url": self.nats.url,
         }
@@ -125,18 +193,16 @@ class Stack:
             "HAVEN_PUBLIC_URL": self.public_url,
             "HAVEN_MIGRATE_ON_START": "true",
             "HAVEN_GRPC_HOST": "127.0.0.1",
-            "HAVEN_IDENTITY_ADDR": f"127.0.0.1:{self.ports.identity}",
-            "HAVEN_INCIDENTS_ADDR": f"127.0.0.1:{self.ports.incidents}",
-            "HAVEN_NOTIFICATIONS_ADDR": f"127.0.0.1:{self.ports.notifications}",
-            "HAVEN_FILES_ADDR": f"127.0.0.1:{self.ports.files}",
+            **{f"HAVEN_{s.upper()}_ADDR": self.address(s) for s in SERVICES},
         }
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, replica: int = 0) -> dict[str, str]:
+        """The environment of one replica (0 is the first) of `service`."""
         assert self.secrets is not None
         env = {
             **self.common_env(),
             "HAVEN_DATABASE_URL": self.database_url(service),
-            "HAVEN_GRPC_PORT": str(getattr(self.ports, service)),
+            "HAVEN_GRPC_PORT": str(self.service_ports[service][replica]),
         }
         if service == "identity":
             env["HAVEN_TOKEN_SIGNING_KEY"] = self.secrets.token_signing_key
@@ -183,7 +249,11 @@ class Stack:
                 {},
             )
         ]
-        specs += [(s, [python, "-m", f"haven_{s}"], self.service_env(s)) for s in SERVICES]
+        specs += [
+            (name, [python, "-m", f"haven_{s}"], self.service_env(s, replica))
+            for s in SERVICES
+            for replica, name in enumerate(self.replica_names(s))
+        ]
         specs.append(("gateway", [python, "-m", "haven_gateway"], self.gateway_env()))
         return specs
 
