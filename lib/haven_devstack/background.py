@@ -16,7 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from haven_devstack.stack import Stack, StackPorts
@@ -28,6 +28,28 @@ class BackgroundStack:
     base_url: str
     processes: dict[str, subprocess.Popen[bytes]]
     logs: Path
+    # How each process was started (argv, environment), to start it again.
+    specs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        """Start one process (a service replica, the gateway or the mail sink) as at first."""
+        argv, env = self.specs[name]
+        with open(self.logs / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - our own processes
+                argv,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process and its group, as a crash or an OOM kill would end it."""
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `haven …` against this stack, as an operator would in another terminal."""
@@ -104,15 +126,8 @@ def background_stack(
     running = BackgroundStack(stack, f"http://127.0.0.1:{stack.ports.http}", processes, logs)
     try:
         for name, argv, env in stack.processes():
-            with open(logs / f"{name}.log", "ab") as log:
-                processes[name] = subprocess.Popen(  # noqa: S603 - our own processes
-                    argv,
-                    env={**os.environ, **env, **(extra_env or {})},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            running.specs[name] = (argv, {**os.environ, **env, **(extra_env or {})})
+            running.start(name)
         running.wait_ready()
         yield running
     finally:
