@@ -3,9 +3,13 @@
 An admin may act on a person who is a member of a school they administer
 (directly, or as trust_admin of its trust). Someone who holds a trust role is
 the trust's business: only a trust_admin of that trust may act on them, so a
-school admin cannot disable or unlock the people above them. Anyone else is
-NotFound, exactly like an id that does not exist. Changes take effect on the
-next request: Authenticate reads accounts and roles afresh each time.
+school admin cannot disable or unlock the people above them. What acts on the
+whole account (unlock, soft key reset, disable, enable) needs more: the caller
+must administer every school and trust role the person holds, since a school
+admin can add anyone to their own school by email and must not gain another
+school's or another trust's member that way. Anyone else is NotFound, exactly
+like an id that does not exist. Changes take effect on the next request:
+Authenticate reads accounts and roles afresh each time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from haven_identity.adapters.login_throttle import unlock_account
 from haven_identity.adapters.orm import Membership, RecoveryCode, School, Session, TrustRole, User
 from haven_identity.domain.audit import AuditAction
 from haven_identity.service_layer.dependencies import PRODUCER, Dependencies
+from haven_identity.service_layer.directory import beyond_reach
 from haven_identity.service_layer.soft_key import NotEnrolled
 from haven_runtime.auth import Principal
 from haven_runtime.errors import FailedPrecondition, NotFound
@@ -45,9 +50,13 @@ def _administers(principal: Principal, school_id: uuid.UUID, trust_id: uuid.UUID
 
 
 async def _member_for_admin(
-    session: AsyncSession, principal: Principal, user_id: str
+    session: AsyncSession, principal: Principal, user_id: str, *, whole_account: bool = True
 ) -> tuple[User, Actor]:
-    """The person, locked for this change, if the caller may act on them; else NotFound."""
+    """The person, locked for this change, if the caller may act on them; else NotFound.
+
+    `whole_account`: the change reaches the person everywhere, so every place
+    they hold must be the caller's to administer.
+    """
     target = parse_id(user_id)
     user = (
         await session.scalar(select(User).where(User.id == target).with_for_update())
@@ -70,6 +79,8 @@ async def _member_for_admin(
             )
         ).all()
         allowed = any(_administers(principal, s, t) for s, t in schools)
+    if allowed and whole_account:
+        allowed = user.id not in await beyond_reach(session, principal, [user.id])
     if not allowed:
         raise NotFound("user not found")
     return user, Actor.of(principal)
@@ -180,7 +191,7 @@ async def remove_membership(
         if school is None or not _administers(principal, school.id, school.trust_id):
             raise NotFound("school not found")
         # The person before the membership, in the order staff import locks them.
-        user, actor = await _member_for_admin(uow.session, principal, user_id)
+        user, actor = await _member_for_admin(uow.session, principal, user_id, whole_account=False)
         membership = await uow.session.scalar(
             select(Membership)
             .where(Membership.school_id == school.id, Membership.user_id == user.id)

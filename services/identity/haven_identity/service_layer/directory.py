@@ -7,7 +7,7 @@ no role in answers exactly like a school that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -18,7 +18,7 @@ from haven.identity.v1.identity_pb2 import SchoolCreated
 from haven_identity.adapters import audit_log
 from haven_identity.adapters.audit_log import Actor, Subject
 from haven_identity.adapters.directory import find_school, parse_id, parse_ids, roles_of
-from haven_identity.adapters.orm import Membership, School, User
+from haven_identity.adapters.orm import Membership, School, TrustRole, User
 from haven_identity.domain.audit import AuditAction
 from haven_identity.domain.roles import SCHOOL_ROLES
 from haven_identity.domain.staff_import import MAX_ROWS, StaffRowInput, check_staff_rows
@@ -232,6 +232,9 @@ async def import_staff(
                 .with_for_update()
             )
         }
+        # An account that also belongs elsewhere keeps its name: importing an email
+        # adds the person to this school, it does not hand over their account.
+        keep_name = await beyond_reach(uow.session, principal, [u.id for u in users.values()])
         new_people = [
             User(id=uuid.uuid4(), email=row.email, name=row.name)
             for row in good
@@ -260,15 +263,16 @@ async def import_staff(
             for row in good:
                 user = users[row.email]
                 membership = memberships.get(user.id)
+                name = user.name if user.id in keep_name else row.name
                 if membership is None:
                     uow.session.add(Membership(user_id=user.id, school_id=school.id, role=row.role))
-                    user.name = row.name
+                    user.name = name
                     role_changed(user, None, row.role)
                     created += 1
-                elif user.name != row.name or membership.role != row.role:
+                elif user.name != name or membership.role != row.role:
                     if membership.role != row.role:
                         role_changed(user, membership.role, row.role)
-                    user.name, membership.role = row.name, row.role
+                    user.name, membership.role = name, row.role
                     updated += 1
             await audit_log.record_rows(uow.session, role_changes)
             await uow.commit()
@@ -285,6 +289,39 @@ async def import_staff(
         rejected_rows=len({e.line for e in errors}),
     )
     return ImportResult(created=created, updated=updated, errors=errors)
+
+
+async def beyond_reach(
+    session: AsyncSession, principal: Principal, user_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of these people who hold a place the caller does not administer.
+
+    That is a school the caller is neither admin nor trust admin of, or a trust
+    role in a trust the caller is not trust admin of. Whatever acts on a whole
+    account (its name, its soft key, disabling it) is for someone whose reach
+    covers all of that person: a school admin can add anyone to their own school
+    by email, and must not gain another school's or another trust's member by it.
+    """
+    if not user_ids:
+        return set()
+    outside: set[uuid.UUID] = set()
+    places = await session.execute(
+        select(Membership.user_id, School.id, School.trust_id)
+        .join(School, School.id == Membership.school_id)
+        .where(Membership.user_id.in_(user_ids))
+    )
+    for user_id, school_id, trust_id in places:
+        if not (
+            principal.is_admin_of(str(school_id)) or principal.is_trust_admin_of(str(trust_id))
+        ):
+            outside.add(user_id)
+    roles = await session.execute(
+        select(TrustRole.user_id, TrustRole.trust_id).where(TrustRole.user_id.in_(user_ids))
+    )
+    for user_id, trust_id in roles:
+        if not principal.is_trust_admin_of(str(trust_id)):
+            outside.add(user_id)
+    return outside
 
 
 def _is_unique_violation(error: IntegrityError) -> bool:
