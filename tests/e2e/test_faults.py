@@ -10,8 +10,10 @@ while. The client does what a careful client does: it retries a failed
 request with the same Idempotency-Key until it is acknowledged.
 
 Afterwards every incident the API acknowledged exists exactly once, with
-exactly two alerts, and every alert email was sent exactly once (the emails
-table and the SMTP sink agree). The test prints the count of each and how long
+exactly two alerts, and every alert email was sent (the emails table and the
+SMTP sink agree), each under one Message-ID; an email whose sender was killed
+between the relay's acceptance and recording it can go out a second time with
+the same Message-ID, which no SMTP client can rule out, and is counted. The test prints the count of each and how long
 the stack took to acknowledge again after each fault.
 
 The outages are five seconds each here (a little over a minute of load in
@@ -50,6 +52,8 @@ EMAIL_ENV = {
     "HAVEN_EMAIL_RETRY_BASE_SECONDS": "0.5",
     "HAVEN_EMAIL_RETRY_CAP_SECONDS": "2",
     "HAVEN_EMAIL_MAX_ATTEMPTS": "1000",
+    # A killed sender's claimed emails are tried again after 2 x 5 + 30 s.
+    "HAVEN_SMTP_TIMEOUT_SECONDS": "5",
 }
 
 
@@ -303,21 +307,32 @@ async def test_nothing_acknowledged_is_lost_or_done_twice_through_every_fault(
         (people["dsl"], "sent"): len(incident_ids),
         (people["colleague"], "sent"): len(incident_ids),
     }
-    # What the SMTP server received: each alert email once, none twice.
+    # What the SMTP server received: every alert email, each under its own
+    # Message-ID. A sender killed between the relay's "250 OK" and recording
+    # it leaves a try nobody can know the fate of; that email is sent again
+    # with the same Message-ID (so mail clients show it once) and counted here.
     delivered = read_messages(Path(stack.stack.maildir))
+    resent = 0
     for role in ("dsl", "colleague"):
         to_them = [
             m for m in delivered if people[role] in str(m["To"]) and "alert" in str(m["Subject"])
         ]
         ids = [str(m["Message-ID"]) for m in to_them]
-        assert len(ids) == len(set(ids)), f"an alert email to the {role} arrived twice"
-        assert len(to_them) == len(incident_ids), (role, len(to_them), len(incident_ids))
+        assert len(set(ids)) == len(incident_ids), (role, len(set(ids)), len(incident_ids))
+        resent += len(ids) - len(set(ids))
+    unknown = await query(
+        stack,
+        "notifications",
+        "SELECT count(*) AS n FROM email_attempts WHERE outcome = 'unknown'",
+    )
+    assert resent <= unknown[0]["n"], "an email went out twice without a lost try to explain it"
 
     print(f"\nload for {loaded_for:.0f} s, outages of {OUTAGE:.0f} s each")
     print(
         f"incidents acknowledged: {len(acknowledged)}, stored: {len(incident_ids)} "
         f"(retried requests: {load.retries}); alerts: {len(alert_rows)}; alert emails sent: "
-        f"{2 * len(incident_ids)}; all there {converged - started - loaded_for:.1f} s after the load"
+        f"{2 * len(incident_ids)} (re-sent after a sender was killed mid-send, same "
+        f"Message-ID: {resent}); all there {converged - started - loaded_for:.1f} s after the load"
     )
     for name, seconds in recovery.items():
         print(f"  {name:40s} acknowledging again {seconds:5.1f} s after the restart")

@@ -150,6 +150,24 @@ class EmailQueue:
                 .values(**values)
             )
 
+    async def renew(self, emails: list[ClaimedEmail], lease: timedelta) -> None:
+        """Extend the claim on emails still waiting their turn in this sender's batch,
+        so that the lease need only cover one try and a dead sender's emails are
+        claimed again soon."""
+        if not emails:
+            return
+        async with self.db.sessions() as session, session.begin():
+            for email in emails:
+                await session.execute(
+                    update(EmailRecord)
+                    .where(
+                        EmailRecord.id == email.id,
+                        EmailRecord.status == EmailStatus.SENDING.value,
+                        EmailRecord.attempts == email.attempts,
+                    )
+                    .values(next_attempt_at=func.now() + lease)
+                )
+
     async def release(self, emails: list[ClaimedEmail]) -> None:
         """Give back claimed emails that were never tried (the process is stopping)."""
         if not emails:

@@ -47,9 +47,10 @@ class EmailDispatcher:
         self.sender = sender
         self.batch_size = batch_size
         self.safety_poll_seconds = safety_poll_seconds
-        # Long enough for a whole batch to time out twice over (connect, then
-        # send); a claim older than this belongs to a sender that died.
-        self.lease = timedelta(seconds=batch_size * 2 * send_timeout_seconds + 60)
+        # Long enough for one try to time out twice over (connect, then send);
+        # the emails still waiting in a batch are renewed before each try, so a
+        # claim older than this belongs to a sender that died.
+        self.lease = timedelta(seconds=2 * send_timeout_seconds + 30)
         self._wakeup = PgWakeup(listen_url, NOTIFY_CHANNEL)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -91,6 +92,8 @@ class EmailDispatcher:
                 if stopping is not None and stopping.is_set():
                     await self.queue.release(claimed[index:])
                     break
+                if index:
+                    await self.queue.renew(claimed[index:], self.lease)
                 result = await self._try(smtp, email)
                 step = self.policy.next_step(email.attempts, result.outcome)
                 await self.queue.record_try(email, result.outcome, result.error, step)
