@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from haven_gateway import web
+from haven_gateway.auth_cache import AuthCache, ForgetOnAccountChanges
 from haven_gateway.body_limit import BodyLimitMiddleware
 from haven_gateway.field_paths import field_errors
 from haven_gateway.inputs import storable_parameters
@@ -69,6 +70,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         dependencies=[Depends(storable_parameters)],
     )
     app.state.settings = settings
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds, settings.auth_cache_entries)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -83,6 +85,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     # Inside the request context, which copies the scope: the route is noted in the copy.
     app.add_middleware(HttpMetricsMiddleware)
+    # Inside the request context; empties the session cache after account changes.
+    app.add_middleware(ForgetOnAccountChanges, cache=app.state.auth_cache)
     app.add_middleware(RequestContextMiddleware)
     # Outermost: the request's trace is current for everything inside, its log lines too.
     app.add_middleware(TraceContextMiddleware)

@@ -1,11 +1,13 @@
 """Who is calling: a session token (Bearer or the haven_session cookie) checked by identity.
 
-The gateway keeps no sessions of its own. On every authenticated request it
-asks identity.Authenticate, which reads the account and roles afresh and hands
-back a short-lived internal token; that token, never anything the client sent,
-is what the services see. Cookie-authenticated unsafe requests must also carry
-the session's CSRF token, because a browser attaches cookies to cross-site
-requests; a bearer token is never sent by a browser on its own, so needs none.
+The gateway keeps no sessions of its own. It asks identity.Authenticate, which
+reads the account and roles afresh and hands back a short-lived internal token;
+that token, never anything the client sent, is what the services see. The
+answer is reused for a couple of seconds (auth_cache.py), and forgotten at once
+when a change to sessions or accounts passes through this gateway.
+Cookie-authenticated unsafe requests must also carry the session's CSRF token,
+because a browser attaches cookies to cross-site requests; a bearer token is
+never sent by a browser on its own, so needs none.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from haven.identity.v1 import identity_pb2
+from haven_gateway.auth_cache import AuthCache
 from haven_gateway.peers import Peers
 from haven_gateway.problems import Problem
 from haven_gateway.settings import GatewaySettings
@@ -100,10 +103,15 @@ async def authenticated(
 
     needs_csrf = csrf_required(request.method, via)
     csrf_token = request.headers.get(CSRF_HEADER, "") if needs_csrf else ""
-    answer = await peers.call(
-        peers.identity.Authenticate,
-        identity_pb2.AuthenticateRequest(session_token=session_token, csrf_token=csrf_token),
-    )
+    cache: AuthCache = request.app.state.auth_cache
+    # A CSRF token is checked by identity against the session, so it always asks.
+    answer = None if needs_csrf else cache.get(session_token)
+    if answer is None:
+        answer = await peers.call(
+            peers.identity.Authenticate,
+            identity_pb2.AuthenticateRequest(session_token=session_token, csrf_token=csrf_token),
+        )
+        cache.put(session_token, answer)
     if needs_csrf and not (csrf_token and answer.csrf_valid):
         raise Problem(
             403, "csrf_failed", f"Send the {CSRF_HEADER} header with the csrf_token from login."

@@ -33,6 +33,9 @@ class GatewaySettings(HavenSettings):
     # Proxies whose X-Forwarded-For uvicorn believes (the client address feeds rate limits).
     forwarded_allow_ips: str = "127.0.0.1"
     shutdown_grace_seconds: float = Field(20.0, ge=0)
+    # How long identity's answer for a session is reused (auth_cache.py); 0: ask every time.
+    auth_cache_seconds: float = Field(2.0, ge=0, le=60)
+    auth_cache_entries: int = Field(10_000, ge=1)
 
     @model_validator(mode="after")
     def _default_cookie_secure(self) -> GatewaySettings:

@@ -1,8 +1,9 @@
 """Administration of accounts: unlock, soft key reset, disable and enable, removing a
 membership, and the audit log. Identity decides who may do each and audits it.
 
-Each change counts from the member's very next request: the gateway keeps no
-copy of anyone's roles or sessions, and asks identity on every request.
+Each change counts from the member's very next request through this gateway,
+which forgets every remembered session after a change (auth_cache.py), and
+within HAVEN_AUTH_CACHE_SECONDS through any other replica.
 """
 
 from __future__ import annotations

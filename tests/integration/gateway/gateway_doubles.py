@@ -536,5 +536,8 @@ def settings_for(address: str, **overrides: Any) -> GatewaySettings:
         incidents_addr=overrides.pop("incidents_addr", address),
         notifications_addr=overrides.pop("notifications_addr", address),
         files_addr=overrides.pop("files_addr", address),
+        # The doubles change sessions and accounts behind the gateway's back;
+        # test_gateway_auth_cache.py turns the cache on where it is the subject.
+        auth_cache_seconds=overrides.pop("auth_cache_seconds", 0),
         **overrides,
     )
