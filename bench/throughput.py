@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -44,11 +43,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, percentile  # noqa: E402
 from names import PupilNames  # noqa: E402
 
+from haven_devstack.accounts import register_and_log_in  # noqa: E402
 from haven_devstack.background import background_stack  # noqa: E402
-from haven_devstack.smtp_sink import read_messages  # noqa: E402
 
 PASSWORD = "correct horse battery staple lighthouse"  # noqa: S105 - bench accounts'
-TOKEN_IN_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
 PUPILS = 1_000
 SEED = 20261130
 GOAL_PER_SECOND = 1_000
@@ -63,29 +61,8 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def reset_token(maildir: Path, email: str) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for message in reversed(read_messages(maildir)):
-            if email in str(message["To"]):
-                for part in message.walk():
-                    if part.get_content_maintype() == "text":
-                        found = TOKEN_IN_LINK.search(part.get_content())
-                        if found:
-                            return found.group(1)
-        time.sleep(0.2)
-    raise SystemExit(f"the reset email to {email} never arrived")
-
-
 def session_for(http: httpx.Client, maildir: Path, email: str) -> dict[str, str]:
-    http.post("/api/v1/auth/password-reset", json={"email": email}).raise_for_status()
-    http.post(
-        "/api/v1/auth/password-reset/confirm",
-        json={"token": reset_token(maildir, email), "password": PASSWORD},
-    ).raise_for_status()
-    login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    login.raise_for_status()
-    return {"Authorization": f"Bearer {login.json()['token']}"}
+    return register_and_log_in(http, maildir, email, PASSWORD)
 
 
 class World:

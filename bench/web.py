@@ -44,13 +44,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, percentile  # noqa: E402
 from names import PupilNames  # noqa: E402
 
+from haven_devstack.accounts import register_and_log_in  # noqa: E402
 from haven_devstack.background import background_stack  # noqa: E402
-from haven_devstack.smtp_sink import read_messages  # noqa: E402
 
 SCHOOLS = 100
 PUPILS_PER_SCHOOL = 1_000
 STRONG = "correct horse battery staple lighthouse"
-TOKEN_IN_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
 CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SEED = 20261130
 
@@ -95,20 +94,6 @@ def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     return value
 
 
-def reset_token(maildir: Path, email: str) -> str:
-    def newest() -> str | None:
-        for message in reversed(read_messages(maildir)):
-            if email in str(message["To"]):
-                for part in message.walk():
-                    if part.get_content_maintype() == "text":
-                        found = TOKEN_IN_LINK.search(part.get_content())
-                        if found:
-                            return found.group(1)
-        return None
-
-    return wait_for(newest)
-
-
 def load_world(http: httpx.Client, stack) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
     """The admin's email, their first school's id and one incident's id."""
     email = f"bench.admin.{uuid.uuid4().hex[:6]}@bench.example"
@@ -119,14 +104,7 @@ def load_world(http: httpx.Client, stack) -> tuple[str, str, str]:  # type: igno
     if created.returncode != 0:
         raise SystemExit(created.stderr)
     ids = json.loads(created.stdout)
-    http.post("/api/v1/auth/password-reset", json={"email": email}).raise_for_status()
-    token = reset_token(stack.stack.maildir, email)
-    http.post(
-        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": STRONG}
-    ).raise_for_status()
-    login = http.post("/api/v1/auth/login", json={"email": email, "password": STRONG})
-    login.raise_for_status()
-    auth = {"Authorization": f"Bearer {login.json()['token']}"}
+    auth = register_and_log_in(http, stack.stack.maildir, email, STRONG)
     names = PupilNames(SEED)
     today = datetime.now(UTC).date()
     started = time.perf_counter()

@@ -26,11 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from haven_devstack.accounts import register_and_log_in
+
 from .conftest import RunningStack
-from .mailbox import mail_to, text_of, wait_for
 
 STRONG = "correct horse battery staple lighthouse"
-TOKEN_IN_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
 EXAMPLES = int(os.environ.get("HAVEN_FUZZ_EXAMPLES", "10"))
 # Calls that end the caller's own session or change their own account.
 LEFT_OUT = (
@@ -58,16 +58,7 @@ def caller(running_stack: RunningStack) -> dict[str, str]:
     assert created.returncode == 0, created.stderr
     school_id = json.loads(created.stdout)["school_id"]
     with httpx.Client(base_url=running_stack.base_url, timeout=30) as http:
-        assert http.post("/api/v1/auth/password-reset", json={"email": email}).status_code == 202
-        message = wait_for(lambda: mail_to(running_stack, email))[-1]
-        token = TOKEN_IN_LINK.search(text_of(message)).group(1)  # type: ignore[union-attr]
-        confirmed = http.post(
-            "/api/v1/auth/password-reset/confirm", json={"token": token, "password": STRONG}
-        )
-        assert confirmed.status_code == 204, confirmed.text
-        login = http.post("/api/v1/auth/login", json={"email": email, "password": STRONG})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        headers = register_and_log_in(http, running_stack.stack.maildir, email, STRONG)
         pupils = http.post(
             f"/api/v1/admin/schools/{school_id}/students",
             json={

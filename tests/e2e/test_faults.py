@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -37,13 +36,13 @@ import asyncpg
 import httpx
 import pytest
 
+from haven_devstack.accounts import register_and_log_in
 from haven_devstack.background import BackgroundStack, background_stack
 from haven_devstack.smtp_sink import read_messages
 
-from .mailbox import mail_to, text_of, wait_for
+from .mailbox import wait_for
 
 STRONG = "correct horse battery staple lighthouse"
-TOKEN_IN_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
 OUTAGE = float(os.environ.get("HAVEN_FAULT_SECONDS", "5"))
 SERVICES = ("identity", "incidents", "notifications", "files")
 DESCRIPTION = "Fault run: seen crying at the gate."
@@ -107,17 +106,7 @@ class Load:
 
 
 def register(http: httpx.Client, stack: BackgroundStack, email: str) -> dict[str, str]:
-    before = len(mail_to(stack, email))
-    assert http.post("/api/v1/auth/password-reset", json={"email": email}).status_code == 202
-    message = wait_for(lambda: mail_to(stack, email)[before:])[-1]
-    token = TOKEN_IN_LINK.search(text_of(message)).group(1)  # type: ignore[union-attr]
-    confirmed = http.post(
-        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": STRONG}
-    )
-    assert confirmed.status_code == 204, confirmed.text
-    login = http.post("/api/v1/auth/login", json={"email": email, "password": STRONG})
-    assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['token']}"}
+    return register_and_log_in(http, stack.stack.maildir, email, STRONG)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import time
 import uuid
@@ -43,16 +42,16 @@ import nats
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from haven_devstack.accounts import register_and_log_in
 from haven_devstack.background import BackgroundStack, background_stack
 from haven_devstack.smtp_sink import read_messages
 from haven_devstack.stack import SERVICES, StackPorts
 from haven_runtime.events import STREAM
 
-from .mailbox import mail_to, text_of, wait_for
+from .mailbox import wait_for
 from .test_make_run import HAVEN, interrupt_and_check_nothing_is_left, wait_ready
 
 STRONG = "correct horse battery staple lighthouse"
-TOKEN_IN_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
 ADMIN = "rhea.admin@replicas.example"
 DSL = "dora.lead@replicas.example"
 ALERTED = "alfie.alerted@replicas.example"
@@ -118,16 +117,7 @@ def query(stack: BackgroundStack, service: str, sql: str, *args: Any) -> list[as
 
 def register(client: httpx.Client, stack: BackgroundStack, email: str) -> dict[str, str]:
     """Register through the reset email, as staff do, and log in."""
-    assert client.post("/api/v1/auth/password-reset", json={"email": email}).status_code == 202
-    message = wait_for(lambda: mail_to(stack, email), timeout=60)[-1]
-    token = TOKEN_IN_LINK.search(text_of(message)).group(1)  # type: ignore[union-attr]
-    reply = client.post(
-        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": STRONG}
-    )
-    assert reply.status_code == 204, reply.text
-    reply = client.post("/api/v1/auth/login", json={"email": email, "password": STRONG})
-    assert reply.status_code == 200, reply.text
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
+    return register_and_log_in(client, stack.stack.maildir, email, STRONG)
 
 
 def set_up(stack: BackgroundStack, client: httpx.Client) -> dict[str, Any]:
