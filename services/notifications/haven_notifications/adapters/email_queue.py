@@ -17,6 +17,7 @@ from email.utils import make_msgid
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from haven_notifications.adapters.orm import EmailAttemptRecord, EmailRecord
 from haven_notifications.domain.delivery import AttemptOutcome, EmailStatus, NextStep
@@ -141,13 +142,7 @@ class EmailQueue:
             # Only while our claim holds: if the lease ran out and another
             # replica claimed it again, that replica decides its fate.
             await session.execute(
-                update(EmailRecord)
-                .where(
-                    EmailRecord.id == email.id,
-                    EmailRecord.status == EmailStatus.SENDING.value,
-                    EmailRecord.attempts == email.attempts,
-                )
-                .values(**values)
+                update(EmailRecord).where(*_still_claimed(email)).values(**values)
             )
 
     async def renew(self, emails: list[ClaimedEmail], lease: timedelta) -> None:
@@ -160,11 +155,7 @@ class EmailQueue:
             for email in emails:
                 await session.execute(
                     update(EmailRecord)
-                    .where(
-                        EmailRecord.id == email.id,
-                        EmailRecord.status == EmailStatus.SENDING.value,
-                        EmailRecord.attempts == email.attempts,
-                    )
+                    .where(*_still_claimed(email))
                     .values(next_attempt_at=func.now() + lease)
                 )
 
@@ -176,11 +167,7 @@ class EmailQueue:
             for email in emails:
                 await session.execute(
                     update(EmailRecord)
-                    .where(
-                        EmailRecord.id == email.id,
-                        EmailRecord.status == EmailStatus.SENDING.value,
-                        EmailRecord.attempts == email.attempts,
-                    )
+                    .where(*_still_claimed(email))
                     .values(
                         status=EmailStatus.QUEUED.value,
                         attempts=EmailRecord.attempts - 1,
@@ -196,6 +183,16 @@ class EmailQueue:
                     EmailRecord.status.in_(UNFINISHED)
                 )
             )
+
+
+def _still_claimed(email: ClaimedEmail) -> tuple[ColumnElement[bool], ...]:
+    """The row is still this claim's: sending, and not claimed again since (a lease
+    that ran out lets another sender claim it, and count one more try)."""
+    return (
+        EmailRecord.id == email.id,
+        EmailRecord.status == EmailStatus.SENDING.value,
+        EmailRecord.attempts == email.attempts,
+    )
 
 
 def _wipe_if_secret(row: EmailRecord) -> None:
