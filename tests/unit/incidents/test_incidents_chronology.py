@@ -16,7 +16,8 @@ from haven_incidents.domain.chronology import (
 from haven_runtime.auth import Principal
 from haven_runtime.errors import NotFound, PermissionDenied
 
-LATER = datetime.now(UTC) + timedelta(minutes=10)
+# Set when the module is collected, so far enough ahead to outlast the whole run.
+LATER = datetime.now(UTC) + timedelta(days=1)
 EARLIER = datetime.now(UTC) - timedelta(seconds=1)
 
 
