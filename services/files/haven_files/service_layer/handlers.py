@@ -112,19 +112,19 @@ async def upload_file(
             await sink.commit()
     except FileTooLarge as error:
         log.info("upload refused", reason="file_too_large", school_id=school_id)
-        await _leave_nothing(deps, storage_key, sink.left_something)
+        await _tidy_up(deps, storage_key, sink.left_something)
         raise FileTooLargeError(str(error)) from None
     except FileTypeNotAllowed as error:
         log.info("upload refused", reason="file_type_not_allowed", school_id=school_id)
-        await _leave_nothing(deps, storage_key, sink.left_something)
+        await _tidy_up(deps, storage_key, sink.left_something)
         raise FileTypeNotAllowedError(str(error)) from None
     except StorageUnavailable as error:
         log.warning("object store failed during upload", error=str(error))
-        await _leave_nothing(deps, storage_key, sink.left_something)
+        await _tidy_up(deps, storage_key, sink.left_something)
         raise StorageUnavailableError(STORAGE_UNAVAILABLE) from None
     except asyncio.CancelledError:
         # The caller went away (the gateway refused the rest, the client hung up).
-        await _leave_nothing(deps, storage_key, sink.left_something)
+        await _tidy_up(deps, storage_key, sink.left_something)
         raise
     # Anything else (the process dies): the record stays, and the clean-up
     # removes the object once no upload can still be writing it.
@@ -170,6 +170,13 @@ async def upload_file(
     )
     UPLOAD_BYTES.inc(accepted.size)
     return row
+
+
+async def _tidy_up(deps: FilesDependencies, storage_key: str, left_something: bool) -> None:
+    """_leave_nothing, carried through to the end even when the call is being cancelled
+    (the gateway refusing the rest of an upload cancels it): a tidy-up cut short would
+    leave the object for the clean-up job, an hour later."""
+    await asyncio.shield(_leave_nothing(deps, storage_key, left_something))
 
 
 async def _leave_nothing(deps: FilesDependencies, storage_key: str, left_something: bool) -> None:
