@@ -50,6 +50,10 @@ def channel(address: str) -> grpc.aio.Channel:
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
             ("grpc.keepalive_time_ms", 30_000),
+            # A refusal naming many fields carries its details in the trailers;
+            # gRPC's default 8 KiB soft limit drops some such answers at random.
+            ("grpc.max_metadata_size", 64 * 1024),
+            ("grpc.absolute_max_metadata_size", 128 * 1024),
         ],
     )
 

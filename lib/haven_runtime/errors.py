@@ -115,7 +115,15 @@ class RemoteError:
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> RemoteError:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    code = error.code()
+    try:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    except ValueError:
+        # The transport replaced the server's code (metadata over a size limit,
+        # say) but its details arrived: they say what the server meant.
+        status = _details_of(error)
+        if status is not None:
+            code = _STATUS_BY_CODE.get(status.code, code)
     reason, violations, metadata = "", [], {}
     if status is not None:
         for item in status.details:
@@ -128,12 +136,22 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> RemoteError:
                 item.Unpack(bad)
                 violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
     return RemoteError(
-        code=error.code(),
+        code=code,
         reason=reason,
         message=error.details() or "",
         violations=violations,
         metadata=metadata,
     )
+
+
+_STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
+
+
+def _details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status | None:
+    for key, value in error.trailing_metadata() or ():  # type: ignore[union-attr]
+        if key == rpc_status.GRPC_DETAILS_METADATA_KEY:
+            return status_pb2.Status.FromString(value)
+    return None
 
 
 __all__ = [
