@@ -61,10 +61,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def session_for(http: httpx.Client, maildir: Path, email: str) -> dict[str, str]:
-    return register_and_log_in(http, maildir, email, PASSWORD)
-
-
 class World:
     """Who records, who is alerted, and what an incident names."""
 
@@ -79,7 +75,7 @@ class World:
             raise SystemExit(created.stderr)
         self.school_id = json.loads(created.stdout)["school_id"]
         maildir = stack.stack.maildir
-        admin_auth = session_for(http, maildir, admin)
+        admin_auth = register_and_log_in(http, maildir, admin, PASSWORD)
         self.emails = {
             "dsl": f"dsl.{tag}@throughput.bench.example",
             "teacher": f"teacher.{tag}@throughput.bench.example",
@@ -105,7 +101,9 @@ class World:
             headers=admin_auth,
             timeout=120,
         ).raise_for_status()
-        self.auth = {role: session_for(http, maildir, e) for role, e in self.emails.items()}
+        self.auth = {
+            role: register_and_log_in(http, maildir, e, PASSWORD) for role, e in self.emails.items()
+        }
         me = http.get("/api/v1/me", headers=self.auth["colleague"]).json()
         self.colleague_id = me["id"]
         self.pupil_ids = [

@@ -105,10 +105,6 @@ class Load:
         raise AssertionError("no incident was acknowledged after the fault")
 
 
-def register(http: httpx.Client, stack: BackgroundStack, email: str) -> dict[str, str]:
-    return register_and_log_in(http, stack.stack.maildir, email, STRONG)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundStack]:
     with background_stack(
@@ -146,7 +142,7 @@ async def test_nothing_acknowledged_is_lost_or_done_twice_through_every_fault(
         "colleague": f"colleague.{tag}@faults.example",
     }
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-        admin_auth = register(http, stack, admin)
+        admin_auth = register_and_log_in(http, stack.stack.maildir, admin, STRONG)
         staff = http.post(
             f"/api/v1/admin/schools/{school_id}/staff",
             json={
@@ -175,7 +171,10 @@ async def test_nothing_acknowledged_is_lost_or_done_twice_through_every_fault(
             headers=admin_auth,
         )
         assert pupils.status_code == 200, pupils.text
-        auth = {role: register(http, stack, email) for role, email in people.items()}
+        auth = {
+            role: register_and_log_in(http, stack.stack.maildir, email, STRONG)
+            for role, email in people.items()
+        }
         colleague_id = http.get("/api/v1/me", headers=auth["colleague"]).json()["id"]
         [pupil] = http.get(
             "/api/v1/students", params={"q": "faye"}, headers=auth["teacher"]
