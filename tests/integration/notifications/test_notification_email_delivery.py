@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
 
+from haven_notifications.adapters.email_queue import EmailQueue, queue_email
+from haven_notifications.domain.emails import EmailKind, OutgoingEmail
+from haven_runtime.db import Database
+
 from .conftest import (
     Mailbox,
     Staff,
@@ -168,3 +172,55 @@ async def test_an_email_whose_sender_died_mid_send_is_sent_again_with_the_same_m
     assert (row["status"], row["attempts"]) == ("sent", 2)
     outcomes = [a["outcome"] for a in await notifications.attempts_for(address)]
     assert outcomes == ["unknown", "sent"]
+
+
+async def test_renewing_and_releasing_a_batch_touch_only_the_emails_still_this_senders(
+    start_notifications: StartNotifications, stopped_mailbox: Mailbox
+) -> None:
+    notifications = await start_notifications(smtp_port=stopped_mailbox.port)
+    await notifications.stop()  # its tables are made; the queue is driven by hand below
+    database = Database(notifications.database_url)
+    queue = EmailQueue(database, message_id_domain="haven.school.example")
+    try:
+        addresses = [f"{uuid.uuid4().hex[:8]}@school.example" for _ in range(4)]
+        async with database.sessions() as session, session.begin():
+            for address in addresses:
+                await queue_email(
+                    session,
+                    OutgoingEmail(
+                        EmailKind.INCIDENT_ALERT, address, "Alert", "Log in.", "<p>x</p>"
+                    ),
+                )
+        claimed = await queue.claim_due(limit=4, lease=timedelta(seconds=1), max_attempts=5)
+        assert sorted(email.recipient for email in claimed) == sorted(addresses)
+        mine, taken, released, _ = claimed
+        # Another sender claimed `taken` again after our lease ran out (one more try).
+        await notifications.query(
+            "UPDATE emails SET attempts = attempts + 1, next_attempt_at = now() WHERE id = $1",
+            taken.id,
+        )
+
+        async def due_at(email_id: uuid.UUID) -> datetime:
+            [row] = await notifications.query(
+                "SELECT next_attempt_at FROM emails WHERE id = $1", email_id
+            )
+            return row["next_attempt_at"]
+
+        taken_due = await due_at(taken.id)
+        await queue.renew([mine, taken], timedelta(minutes=10))
+        assert await due_at(mine.id) > datetime.now(UTC) + timedelta(minutes=9)
+        assert await due_at(taken.id) == taken_due  # not ours any more: untouched
+
+        await queue.release([released, taken])
+        rows = {
+            row["id"]: row
+            for row in await notifications.query(
+                "SELECT id, status, attempts FROM emails WHERE id = ANY($1)",
+                [mine.id, taken.id, released.id],
+            )
+        }
+        assert (rows[released.id]["status"], rows[released.id]["attempts"]) == ("queued", 0)
+        assert (rows[taken.id]["status"], rows[taken.id]["attempts"]) == ("sending", 2)
+        assert (rows[mine.id]["status"], rows[mine.id]["attempts"]) == ("sending", 1)
+    finally:
+        await database.dispose()

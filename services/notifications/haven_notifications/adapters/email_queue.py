@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -152,28 +152,26 @@ class EmailQueue:
         if not emails:
             return
         async with self.db.sessions() as session, session.begin():
-            for email in emails:
-                await session.execute(
-                    update(EmailRecord)
-                    .where(*_still_claimed(email))
-                    .values(next_attempt_at=func.now() + lease)
-                )
+            await session.execute(
+                update(EmailRecord)
+                .where(_all_still_claimed(emails))
+                .values(next_attempt_at=func.now() + lease)
+            )
 
     async def release(self, emails: list[ClaimedEmail]) -> None:
         """Give back claimed emails that were never tried (the process is stopping)."""
         if not emails:
             return
         async with self.db.sessions() as session, session.begin():
-            for email in emails:
-                await session.execute(
-                    update(EmailRecord)
-                    .where(*_still_claimed(email))
-                    .values(
-                        status=EmailStatus.QUEUED.value,
-                        attempts=EmailRecord.attempts - 1,
-                        next_attempt_at=func.now(),
-                    )
+            await session.execute(
+                update(EmailRecord)
+                .where(_all_still_claimed(emails))
+                .values(
+                    status=EmailStatus.QUEUED.value,
+                    attempts=EmailRecord.attempts - 1,
+                    next_attempt_at=func.now(),
                 )
+            )
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest unfinished email falls due (None when there is none)."""
@@ -192,6 +190,16 @@ def _still_claimed(email: ClaimedEmail) -> tuple[ColumnElement[bool], ...]:
         EmailRecord.id == email.id,
         EmailRecord.status == EmailStatus.SENDING.value,
         EmailRecord.attempts == email.attempts,
+    )
+
+
+def _all_still_claimed(emails: list[ClaimedEmail]) -> ColumnElement[bool]:
+    """`_still_claimed` for several emails in one statement."""
+    return and_(
+        EmailRecord.status == EmailStatus.SENDING.value,
+        tuple_(EmailRecord.id, EmailRecord.attempts).in_(
+            [(email.id, email.attempts) for email in emails]
+        ),
     )
 
 
