@@ -40,3 +40,32 @@ def describe_ms(samples: list[float]) -> str:
         f"p50 {percentile(ms, 50):7.1f} ms   p95 {percentile(ms, 95):7.1f} ms   "
         f"p99 {percentile(ms, 99):7.1f} ms   (n={len(ms)})"
     )
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def cpu_seconds_by_command(commands: tuple[str, ...]) -> dict[str, float]:
+    """CPU time used so far by every process on the machine whose name is one of
+    `commands` (say every PostgreSQL backend), summed per name. Includes processes
+    that other work on the machine started: compare before and after on a quiet one."""
+    totals = dict.fromkeys(commands, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if name in totals:
+            totals[name] += cpu_seconds(int(entry.name))
+    return totals

@@ -17,6 +17,9 @@ PostgreSQL, NATS JetStream, the SMTP sink. One school, its DSL, two teachers
    (open loop: a request is sent at its time whether or not earlier ones have
    been answered); the POST latency percentiles, and how many were answered.
 3. Memory: every process's resident size at rest and its peak during 1.
+4. CPU: the CPU time each process used during 1, per incident (Haven's own
+   processes by pid; PostgreSQL, NATS and SeaweedFS by process name, so run it
+   on an otherwise quiet machine): where an incident's cost goes.
 
 Goals (issue 8): at least 1,000 incidents per second; p99 at most 50 ms at 500
 per second; at most 150 MB per service.
@@ -40,7 +43,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import machine, percentile  # noqa: E402
+from common import cpu_seconds, cpu_seconds_by_command, machine, percentile  # noqa: E402
 from names import PupilNames  # noqa: E402
 
 from haven_devstack.accounts import register_and_log_in  # noqa: E402
@@ -52,6 +55,8 @@ SEED = 20261130
 GOAL_PER_SECOND = 1_000
 GOAL_P99_MS = 50.0
 GOAL_RSS_MB = 150
+# Servers whose CPU time is counted by process name (every one on the machine).
+SERVERS = ("postgres", "nats-server", "weed")
 
 
 def rss_mb(pid: int) -> float:
@@ -238,6 +243,13 @@ def main() -> int:
             pids = {name: p.pid for name, p in stack.processes.items()}
             at_rest = {name: rss_mb(pid) for name, pid in pids.items()}
             peak = dict(at_rest)
+            cpu_used: dict[str, float] = {}
+
+            def cpu_now() -> dict[str, float]:
+                used = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                used.update(cpu_seconds_by_command(SERVERS))
+                used["load client (this process)"] = time.process_time()
+                return used
 
             async def run() -> tuple[dict[str, float], dict[str, object]]:
                 async def sample(stop: asyncio.Event) -> None:
@@ -248,7 +260,11 @@ def main() -> int:
 
                 stop = asyncio.Event()
                 sampler = asyncio.create_task(sample(stop))
+                cpu_before = cpu_now()
                 first = await sustained(stack.base_url, world, args.seconds, args.clients)
+                cpu_used.update(
+                    {name: after - cpu_before[name] for name, after in cpu_now().items()}
+                )
                 stop.set()
                 await sampler
                 second = await fixed_rate(stack.base_url, world, args.rate, 10.0)
@@ -264,6 +280,21 @@ def main() -> int:
         f"every alert visible after {first['visible_s']:.1f} s: {per_second:.0f} incidents/s "
         f"({2 * per_second:.0f} alerts/s); goal {GOAL_PER_SECOND}/s: "
         f"{'met' if per_second >= GOAL_PER_SECOND else 'NOT met'}"
+    )
+    wall = first["visible_s"]
+    print(
+        f"\nCPU time during the sustained run ({wall:.1f} s wall, {os.cpu_count()} cores = "
+        f"{wall * (os.cpu_count() or 1):.1f} CPU-s available), per incident acknowledged:"
+    )
+    for name, used in sorted(cpu_used.items(), key=lambda item: -item[1]):
+        print(
+            f"  {name:28s} {used:6.1f} CPU-s  {1000 * used / max(first['accepted'], 1):6.2f} ms"
+            f"  ({100 * used / wall:3.0f}% of one core)"
+        )
+    total = sum(cpu_used.values())
+    print(
+        f"  {'all of the above':28s} {total:6.1f} CPU-s  "
+        f"{1000 * total / max(first['accepted'], 1):6.2f} ms per incident"
     )
     latencies = second["latencies"]
     assert isinstance(latencies, list)
