@@ -48,9 +48,11 @@ class EmailDispatcher:
         self.batch_size = batch_size
         self.safety_poll_seconds = safety_poll_seconds
         # Long enough for one try to time out twice over (connect, then send);
-        # the emails still waiting in a batch are renewed before each try, so a
-        # claim older than this belongs to a sender that died.
+        # the emails still waiting in a batch are renewed whenever what is left
+        # of their lease might not cover one more try, so a claim older than
+        # this belongs to a sender that died.
         self.lease = timedelta(seconds=2 * send_timeout_seconds + 30)
+        self.one_try = 2 * send_timeout_seconds + 5
         self._wakeup = PgWakeup(listen_url, NOTIFY_CHANNEL)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -87,12 +89,16 @@ class EmailDispatcher:
         )
         if not claimed:
             return 0
+        loop = asyncio.get_running_loop()
+        leased_until = loop.time() + self.lease.total_seconds()
         async with self.mailer.session() as smtp:
             for index, email in enumerate(claimed):
                 if stopping is not None and stopping.is_set():
                     await self.queue.release(claimed[index:])
                     break
-                if index:
+                if leased_until - loop.time() < self.one_try:
+                    # A slow relay ate into the lease: extend it for the rest of the batch.
+                    leased_until = loop.time() + self.lease.total_seconds()
                     await self.queue.renew(claimed[index:], self.lease)
                 result = await self._try(smtp, email)
                 step = self.policy.next_step(email.attempts, result.outcome)
