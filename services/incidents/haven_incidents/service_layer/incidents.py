@@ -58,11 +58,6 @@ async def record_incident(
 ) -> Incident:
     """Check, store and announce a new incident (or return the one this key already made)."""
     school_id = school_of_caller(principal, school_id)
-    if draft.idempotency_key:
-        earlier = await _incident_for_key(db, principal, draft.idempotency_key)
-        if earlier is not None:
-            return earlier
-
     draft = replace(
         draft,
         student_id=canonical_id(draft.student_id),
@@ -72,7 +67,13 @@ async def record_incident(
         agency_ids=[canonical_id(a) for a in draft.agency_ids],
         file_ids=[f.strip() for f in draft.file_ids],
     )
+    # One read-only session for every check before the write (each session costs
+    # a pool pre-ping, a BEGIN and a ROLLBACK: round trips on every incident).
     async with db.sessions() as session:
+        if draft.idempotency_key:
+            earlier = await incident_by_key(session, principal.user_id, draft.idempotency_key)
+            if earlier is not None:
+                return _readable_or_not_found(principal, earlier)
         school = await session.get(School, school_id)
         if school is None:
             raise FailedPrecondition("this school is not set up yet", reason="school_not_ready")
@@ -199,7 +200,11 @@ def readable(principal: Principal, incident: Incident) -> bool:
 async def _incident_for_key(db: Database, principal: Principal, key: str) -> Incident | None:
     async with db.sessions() as session:
         incident = await incident_by_key(session, principal.user_id, key)
-    if incident is not None and not readable(principal, incident):
+    return None if incident is None else _readable_or_not_found(principal, incident)
+
+
+def _readable_or_not_found(principal: Principal, incident: Incident) -> Incident:
+    if not readable(principal, incident):
         raise NotFound("no such incident")
     return incident
 
