@@ -7,7 +7,7 @@ from haven_runtime.config import ServiceSettings
 
 class IncidentsSettings(ServiceSettings):
     grpc_port: int = 50052
-    # Where identity answers GetStaff/ListStaff (a list or dns:/// name balances).
+    # Where identity answers GetStaff (a list or dns:/// name balances).
     identity_addr: str = "127.0.0.1:50051"
     # Deadline of each call to identity.
     identity_timeout_seconds: float = 5.0

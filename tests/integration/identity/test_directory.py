@@ -242,6 +242,48 @@ async def test_get_staff_returns_only_those_ids_that_are_members_of_the_school(
     ]
 
 
+async def test_get_staff_with_roles_also_returns_every_holder_of_them_in_one_answer(
+    identity: RunningIdentity,
+):
+    school = await new_school(identity)
+    other = await new_school(identity)
+    tag = uuid.uuid4().hex[:6]
+    await import_staff(
+        identity,
+        school,
+        [
+            (f"jo.{tag}@example.org", "Jo Jones", "staff"),
+            (f"di.{tag}@example.org", "Di Lead", "dsl"),
+            (f"al.{tag}@example.org", "Al Lead", "dsl"),
+            (f"bo.{tag}@example.org", "Bo Other", "staff"),
+        ],
+    )
+    await import_staff(identity, other, [(f"ed.{tag}@example.org", "Ed Elsewhere", "dsl")])
+    ids = {
+        row["email"]: str(row["id"])
+        for row in await query(
+            identity.database_url, "SELECT id, email FROM users WHERE email LIKE $1", f"%.{tag}@%"
+        )
+    }
+
+    reply = await identity.stub.GetStaff(
+        pb.GetStaffRequest(
+            school_id=school.school_id,
+            user_ids=[ids[f"jo.{tag}@example.org"], ids[f"di.{tag}@example.org"], "not-a-uuid"],
+            with_roles=["dsl"],
+        ),
+        metadata=bearer(school.admin_token),
+    )
+
+    # The named colleague, and each DSL once (one of them named too); not the
+    # unnamed colleague, nor another school's DSL.
+    assert [(m.name, m.role) for m in reply.items] == [
+        ("Al Lead", "dsl"),
+        ("Di Lead", "dsl"),
+        ("Jo Jones", "staff"),
+    ]
+
+
 async def test_list_schools_returns_the_schools_the_caller_has_a_role_in(identity: RunningIdentity):
     school = await new_school(identity)
     await new_school(identity)  # someone else's

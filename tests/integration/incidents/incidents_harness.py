@@ -55,9 +55,9 @@ class IdentityDouble(identity_pb2_grpc.IdentityServiceServicer):
     async def GetStaff(self, request, context):  # type: ignore[no-untyped-def]
         await self._check(context)
         school = self.staff.get(request.school_id, {})
-        return identity_pb2.ListStaffResponse(
-            items=[school[u] for u in request.user_ids if u in school]
-        )
+        named = [school[u] for u in request.user_ids if u in school]
+        holders = [m for m in school.values() if m.role in request.with_roles and m not in named]
+        return identity_pb2.ListStaffResponse(items=named + holders)
 
     async def ListStaff(self, request, context):  # type: ignore[no-untyped-def]
         await self._check(context)

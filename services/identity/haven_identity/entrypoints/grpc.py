@@ -190,7 +190,11 @@ class IdentityServicer(IdentityServiceServicer):
         self, request: pb.GetStaffRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListStaffResponse:
         members = await handlers.get_staff(
-            self.deps, current_principal(), request.school_id, list(request.user_ids)
+            self.deps,
+            current_principal(),
+            request.school_id,
+            list(request.user_ids),
+            with_roles=list(request.with_roles),
         )
         return staff_message(members)
 

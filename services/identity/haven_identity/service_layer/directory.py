@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from haven.identity.v1.identity_pb2 import SchoolCreated
 from haven_identity.adapters import audit_log
@@ -170,13 +171,25 @@ async def list_staff(
 
 
 async def get_staff(
-    deps: Dependencies, principal: Principal, school_id: str, user_ids: Sequence[str]
+    deps: Dependencies,
+    principal: Principal,
+    school_id: str,
+    user_ids: Sequence[str],
+    *,
+    with_roles: Sequence[str] = (),
 ) -> list[StaffMemberView]:
-    """Those of `user_ids` who are members of the school; others are simply left out."""
+    """Those of `user_ids` who are members of the school (others are simply left
+    out), and every member holding one of `with_roles`, in one answer."""
     school = _school_of(principal, school_id)
     ids = parse_ids(user_ids)
-    if not ids:
+    roles = [r for r in dict.fromkeys(with_roles) if r]
+    if not ids and not roles:
         return []
+    wanted: list[ColumnElement[bool]] = []
+    if ids:
+        wanted.append(User.id.in_(ids))
+    if roles:
+        wanted.append(Membership.role.in_(roles))
     async with deps.db.sessions() as session:
         rows = (
             await session.execute(
@@ -184,10 +197,11 @@ async def get_staff(
                 .join(Membership, Membership.user_id == User.id)
                 .where(
                     Membership.school_id == school,
-                    User.id.in_(ids),
+                    or_(*wanted),
                     User.disabled.is_(False),
                 )
                 .order_by(User.name, User.email)
+                .limit(len(ids) + MAX_STAFF_LIST)
             )
         ).all()
     return [_member_view(user, membership) for user, membership in rows]

@@ -79,9 +79,8 @@ async def record_incident(
             raise FailedPrecondition("this school is not set up yet", reason="school_not_ready")
         known = await _known_ids(session, school_id, draft)
     # Identity and files are asked outside any transaction: no connection waits on them.
-    named_staff, dsls, found_files = await asyncio.gather(
-        directory.staff_by_id(school_id, draft.alert_staff_ids),
-        directory.dsls(school_id),
+    (named_staff, dsls), found_files = await asyncio.gather(
+        directory.named_and_dsls(school_id, draft.alert_staff_ids),
         files.files_by_id(draft.file_ids),
     )
     known = replace(
