@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from haven_incidents.adapters.orm import (
     Incident,
@@ -20,15 +23,27 @@ from haven_incidents.adapters.orm import (
 from haven_incidents.domain.incidents import CheckedIncident, Recipient
 
 
-async def load_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident | None:
-    """The incident with everything it refers to (eager: async sessions cannot lazy-load)."""
-    return (
+async def load_incident(
+    session: AsyncSession, incident_id: uuid.UUID, *, known_empty: Iterable[str] = ()
+) -> Incident | None:
+    """The incident with everything it refers to (eager: async sessions cannot lazy-load).
+
+    `known_empty` names collections the caller knows hold nothing (it has just
+    written the incident): they are not queried, each saving a round trip.
+    """
+    empty = list(known_empty)
+    incident = (
         await session.scalars(
             select(Incident)
             .where(Incident.id == incident_id)
+            .options(*(raiseload(getattr(Incident, name)) for name in empty))
             .execution_options(populate_existing=True)
         )
     ).first()
+    if incident is not None:
+        for name in empty:
+            set_committed_value(incident, name, [])
+    return incident
 
 
 async def incident_by_key(

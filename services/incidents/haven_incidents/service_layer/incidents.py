@@ -19,6 +19,7 @@ from haven_incidents.adapters.orm import Agency, Category, Incident, IncidentVie
 from haven_incidents.domain.access import may_read_incident, school_of_caller
 from haven_incidents.domain.files import file_problems
 from haven_incidents.domain.incidents import (
+    CheckedIncident,
     IncidentDraft,
     KnownIds,
     Recipient,
@@ -119,7 +120,9 @@ async def record_incident(
             if earlier is None:
                 raise NotFound("no such incident")
             return earlier
-        incident = await load_incident(uow.session, incident_id)
+        incident = await load_incident(
+            uow.session, incident_id, known_empty=_empty_parts(checked, alerted)
+        )
         assert incident is not None
         uow.publish(incident_recorded(incident, school, alerted))
         await uow.commit()
@@ -130,6 +133,20 @@ async def record_incident(
         recipients=len(alerted),
     )
     return incident
+
+
+def _empty_parts(checked: CheckedIncident, alerted: list[Recipient]) -> list[str]:
+    """The new incident's collections that were written empty (addenda always are)."""
+    parts = {
+        "categories": checked.category_ids,
+        "linked_students": checked.linked_student_ids,
+        "body_marks": checked.body_map,
+        "recipients": alerted,
+        "agencies": checked.agency_ids,
+        "files": checked.file_ids,
+        "addenda": (),
+    }
+    return [name for name, rows in parts.items() if not rows]
 
 
 async def get_incident(db: Database, principal: Principal, incident_id: str) -> Incident:
