@@ -50,6 +50,11 @@ def channel(address: str) -> grpc.aio.Channel:
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
             ("grpc.keepalive_time_ms", 30_000),
+            # gRPC waits up to two minutes between reconnection attempts by
+            # default: after a minute-long outage a restarted service went
+            # unused for 11 s. Try at least every 2 s.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
             # A refusal naming many fields carries its details in the trailers;
             # gRPC's default 8 KiB soft limit drops some such answers at random.
             ("grpc.max_metadata_size", 64 * 1024),
