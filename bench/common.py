@@ -54,11 +54,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def cpu_seconds_by_command(commands: tuple[str, ...]) -> dict[str, float]:
+def cpu_seconds_by_command(commands: tuple[str, ...]) -> dict[tuple[str, int], float]:
     """CPU time used so far by every process on the machine whose name is one of
-    `commands` (say every PostgreSQL backend), summed per name. Includes processes
-    that other work on the machine started: compare before and after on a quiet one."""
-    totals = dict.fromkeys(commands, 0.0)
+    `commands` (say every PostgreSQL backend), by (name, pid). It includes
+    processes that other work on the machine started: measure on a quiet one."""
+    found: dict[tuple[str, int], float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -66,6 +66,17 @@ def cpu_seconds_by_command(commands: tuple[str, ...]) -> dict[str, float]:
             name = (entry / "comm").read_text().strip()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if name in totals:
-            totals[name] += cpu_seconds(int(entry.name))
-    return totals
+        if name in commands:
+            found[(name, int(entry.name))] = cpu_seconds(int(entry.name))
+    return found
+
+
+def cpu_used_by_command(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[str, float]:
+    """CPU time used between two `cpu_seconds_by_command` readings, summed per name
+    (a process started in between counts from zero; one that ended is not seen)."""
+    used: dict[str, float] = {}
+    for (name, pid), seconds in after.items():
+        used[name] = used.get(name, 0.0) + seconds - before.get((name, pid), 0.0)
+    return used

@@ -43,7 +43,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import cpu_seconds, cpu_seconds_by_command, machine, percentile  # noqa: E402
+from common import (  # noqa: E402
+    cpu_seconds,
+    cpu_seconds_by_command,
+    cpu_used_by_command,
+    machine,
+    percentile,
+)
 from names import PupilNames  # noqa: E402
 
 from haven_devstack.accounts import register_and_log_in  # noqa: E402
@@ -245,11 +251,10 @@ def main() -> int:
             peak = dict(at_rest)
             cpu_used: dict[str, float] = {}
 
-            def cpu_now() -> dict[str, float]:
-                used = {name: cpu_seconds(pid) for name, pid in pids.items()}
-                used.update(cpu_seconds_by_command(SERVERS))
-                used["load client (this process)"] = time.process_time()
-                return used
+            def cpu_now() -> tuple[dict[str, float], dict[tuple[str, int], float]]:
+                own = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                own["load client (this process)"] = time.process_time()
+                return own, cpu_seconds_by_command(SERVERS)
 
             async def run() -> tuple[dict[str, float], dict[str, object]]:
                 async def sample(stop: asyncio.Event) -> None:
@@ -260,11 +265,11 @@ def main() -> int:
 
                 stop = asyncio.Event()
                 sampler = asyncio.create_task(sample(stop))
-                cpu_before = cpu_now()
+                own_before, servers_before = cpu_now()
                 first = await sustained(stack.base_url, world, args.seconds, args.clients)
-                cpu_used.update(
-                    {name: after - cpu_before[name] for name, after in cpu_now().items()}
-                )
+                own_after, servers_after = cpu_now()
+                cpu_used.update({name: own_after[name] - own_before[name] for name in own_after})
+                cpu_used.update(cpu_used_by_command(servers_before, servers_after))
                 stop.set()
                 await sampler
                 second = await fixed_rate(stack.base_url, world, args.rate, 10.0)
