@@ -32,10 +32,28 @@ def png(width: int = 4, height: int = 4) -> bytes:
     )
 
 
-def jpeg() -> bytes:
+def _entropy(size: int) -> bytes:
+    """Entropy-coded data: every 0xFF stuffed with a 0x00, as encoders write it."""
+    return os.urandom(size).replace(b"\xff", b"\xff\x00")
+
+
+def _segment(marker: int, data: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(data) + 2) + data
+
+
+def jpeg(scan_bytes: int = 200, thumbnail: bool = False) -> bytes:
+    """SOI, a JFIF header, (an EXIF thumbnail, itself a JPEG), a frame, one scan, EOI."""
+    exif = _segment(0xE1, b"Exif\x00\x00" + jpeg(50)) if thumbnail else b""
     return (
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-        + os.urandom(200)
+        b"\xff\xd8"
+        + _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + exif
+        + _segment(0xDB, b"\x00" + bytes(range(1, 65)))
+        + _segment(0xC0, b"\x08\x00\x10\x00\x10\x01\x01\x11\x00")
+        + _segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + _entropy(scan_bytes)
+        + b"\xff\xd0"  # a restart marker inside the scan
+        + _entropy(scan_bytes)
         + b"\xff\xd9"
     )
 
@@ -54,7 +72,16 @@ def webp() -> bytes:
 def heic(major: bytes = b"heic", compatible: tuple[bytes, ...] = (b"mif1", b"heic")) -> bytes:
     body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
     ftyp = struct.pack(">I", 8 + len(body)) + b"ftyp" + body
-    return ftyp + struct.pack(">I", 16) + b"meta" + os.urandom(8) + os.urandom(300)
+    media = os.urandom(300)
+    return (
+        ftyp
+        + struct.pack(">I", 16)
+        + b"meta"
+        + os.urandom(8)
+        + struct.pack(">I", 8 + len(media))
+        + b"mdat"
+        + media
+    )
 
 
 def _zip(entries: list[tuple[str, bytes]], stored_first: bool = False) -> bytes:
@@ -152,3 +179,65 @@ def elf() -> bytes:
 
 def windows_exe() -> bytes:
     return b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + os.urandom(2000)
+
+
+# -- hostile files: cut short, zip bombs, polyglots ----------------------------
+
+
+def cut_before_central_directory(package: bytes) -> bytes:
+    """A ZIP package cut where its central directory starts."""
+    return package[: package.rindex(b"PK\x01\x02", 0, package.index(b"PK\x05\x06"))]
+
+
+def docx_with(name: str, data: bytes) -> bytes:
+    return _zip(
+        [
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w:document/>"),
+            (name, data),
+        ]
+    )
+
+
+def declaring(package: bytes, name: str, uncompressed_size: int) -> bytes:
+    """The package with the central directory declaring another size for one entry."""
+    data = bytearray(package)
+    position = data.index(b"PK\x01\x02")
+    while data[position : position + 4] == b"PK\x01\x02":
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, position + 28)
+        if data[position + 46 : position + 46 + name_length] == name.encode():
+            struct.pack_into("<I", data, position + 24, uncompressed_size)
+        position += 46 + name_length + extra_length + comment_length
+    return bytes(data)
+
+
+def overlapping_docx(aliases: int = 100) -> bytes:
+    """David Fifield's overlap, fully: many directory entries for one compressed kernel.
+
+    Every alias names the local header of `word/media/kernel.bin` (1 MB of zeros
+    in about 1 KB), so the package would unpack to aliases x 1 MB; no single
+    entry's ratio looks out of place, and the total stays under the limit too.
+    """
+    package = bytearray(docx_with("word/media/kernel.bin", bytes(1_000_000)))
+    end = package.index(b"PK\x05\x06")
+    directory_offset = struct.unpack_from("<I", package, end + 16)[0]
+    # The kernel's directory entry is the last one before the end record.
+    kernel = package.rindex(b"PK\x01\x02", directory_offset, end)
+    name_length = struct.unpack_from("<H", package, kernel + 28)[0]
+    template = bytes(package[kernel : kernel + 46 + name_length])
+    extra = b""
+    for index in range(aliases):
+        alias = f"word/media/copy{index}.bin".encode()
+        entry = bytearray(template[:46]) + alias
+        struct.pack_into("<H", entry, 28, len(alias))
+        extra += entry
+    count, size = struct.unpack_from("<HI", package, end + 10)
+    end_record = bytearray(package[end:])
+    struct.pack_into("<HHI", end_record, 8, count + aliases, count + aliases, size + len(extra))
+    return bytes(package[:end]) + extra + bytes(end_record)
+
+
+def mp4(media_bytes: int = 500) -> bytes:
+    """An ISO base media file: ftyp, then an mdat box (a motion photo's video)."""
+    ftyp = struct.pack(">I", 20) + b"ftypmp42" + b"\x00\x00\x00\x00" + b"isom"
+    return ftyp + struct.pack(">I", 8 + media_bytes) + b"mdat" + os.urandom(media_bytes)

@@ -9,7 +9,7 @@ from haven_files.domain.encryption import SegmentEncryptor
 from haven_files.domain.errors import FileTooLarge
 from haven_files.domain.filenames import extension_of, sanitize_filename
 from haven_files.domain.kinds import FileKind
-from haven_files.domain.sniffing import ContentSniffer
+from haven_files.domain.sniffing import UNPACKED_PER_UPLOADED_BYTE, ContentSniffer
 
 
 @dataclass(frozen=True)
@@ -23,15 +23,19 @@ class AcceptedFile:
 class FileIntake:
     """Feed the plaintext with `take()`, store what it returns, then `finish()`.
 
-    Any refusal (too large, type not allowed) is raised as soon as it is
-    known; the caller then throws away whatever it stored so far.
+    Any refusal (a FileRefused: too large, type not allowed, damaged, a zip
+    bomb) is raised as soon as it is known; the caller then throws away
+    whatever it stored so far.
     """
 
     def __init__(self, filename: str, max_bytes: int, data_key: bytes):
         self.filename = sanitize_filename(filename)
         self.max_bytes = max_bytes
         self.size = 0
-        self._sniffer = ContentSniffer(extension_of(self.filename))
+        self._sniffer = ContentSniffer(
+            extension_of(self.filename),
+            max_unpacked_bytes=UNPACKED_PER_UPLOADED_BYTE * max_bytes,
+        )
         self._digest = hashlib.sha256()
         self._encryptor = SegmentEncryptor(data_key)
 

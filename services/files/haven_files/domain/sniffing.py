@@ -1,14 +1,24 @@
 """Recognising what a file is from its bytes, as they stream past, in bounded memory.
 
 The filename and the declared content type are never trusted. Most kinds are
-known from their first bytes. Three need more than that, so their checks run
-over the whole stream and decide at the end:
+known from their first bytes; then every kind is checked to its last byte, and
+decided at the end:
 
+- images are walked from their signature to their end marker (structure.py):
+  one cut short is damaged, one with more than padding after it holds a
+  second file;
+- a PDF must end with %%EOF (within its last 1,024 bytes, as readers allow);
 - ZIP packages (DOCX, XLSX, ODT) are told apart by the entries listed in the
-  central directory at the end of the file, so the last bytes are kept;
+  central directory at the end of the file, so the last bytes are kept; what
+  the directory declares refuses zip bombs without unpacking anything;
 - Outlook messages share the OLE compound-file signature with .doc, .xls and
   .msi, so the stream is searched for the storage that only a message has;
-- plain text must be valid UTF-8 without NUL bytes to its last byte.
+- plain text must be valid UTF-8 without NUL bytes to its last byte;
+- no file but a ZIP package may end with a ZIP archive (a polyglot such as a
+  GIF or PDF that is also a JAR or ZIP, read from its end).
+
+The refusals: FileTypeNotAllowed (not a kind Haven accepts, or two at once),
+FileDamaged (cut short or broken), UnsafeArchive (a zip bomb).
 
 puremagic proposes the kinds with a fixed signature. Its database also maps
 loose signatures (a bare RIFF header to WebP, JPEG 2000 to image/jpeg, the
@@ -23,10 +33,11 @@ import re
 import struct
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import puremagic
 
-from haven_files.domain.errors import FileTypeNotAllowed
+from haven_files.domain.errors import FileDamaged, FileTypeNotAllowed, UnsafeArchive
 from haven_files.domain.kinds import (
     DOCX,
     EML,
@@ -42,11 +53,29 @@ from haven_files.domain.kinds import (
     XLSX,
     FileKind,
 )
+from haven_files.domain.structure import (
+    Steps,
+    Walk,
+    gif_steps,
+    heic_steps,
+    jpeg_steps,
+    png_steps,
+    webp_steps,
+)
 
 # Bytes inspected before deciding which family a file belongs to.
 HEAD_BYTES = 64 * 1024
-# The end of a ZIP kept to read its central directory (about 10,000 entries).
+# The end of every file is kept: a ZIP's to read its central directory (about
+# 10,000 entries), any other's to see that no ZIP archive was appended to it.
 ZIP_TAIL_BYTES = 1024 * 1024
+# Readers accept a PDF whose %%EOF marker is somewhere in its last 1,024 bytes.
+PDF_EOF_WITHIN = 1024
+# Zip bombs: what a package may unpack to, in all (a multiple of the upload
+# limit; see FileIntake) and per large entry.
+UNPACKED_PER_UPLOADED_BYTE = 50
+DEFAULT_MAX_UNPACKED_BYTES = UNPACKED_PER_UPLOADED_BYTE * 20 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_FROM_BYTES = 10 * 1024 * 1024
 
 ZIP_LOCAL_HEADER = b"PK\x03\x04"
 OLE_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
@@ -115,17 +144,38 @@ _CENTRAL_ENTRY = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _LOCAL_ENTRY = struct.Struct("<4sHHHHHIIIHH")
 
 
-def zip_entry_names(tail: bytes, total_size: int) -> list[str] | None:
-    """Names in the central directory at the end of a ZIP, or None if it cannot be read.
+@dataclass(frozen=True)
+class ZipEntry:
+    name: str
+    compressed_size: int
+    uncompressed_size: int
+    local_offset: int
+    name_length: int
+
+
+@dataclass(frozen=True)
+class ZipDirectory:
+    entries: list[ZipEntry]
+    offset: int  # where the central directory starts in the file
+
+
+def _end_record(tail: bytes) -> int:
+    """Where the last ZIP end-of-central-directory signature in the tail is, or -1."""
+    search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
+    return tail.rfind(b"PK\x05\x06", search_from)
+
+
+def zip_directory(tail: bytes, total_size: int) -> ZipDirectory | None:
+    """The central directory at the end of a ZIP, or None if it cannot be read.
 
     Refuses ZIP64, split archives, and archives with anything before or
     between their entries' directory and its end record: an Office or
-    OpenDocument file has none of these.
+    OpenDocument file has none of these. A ZIP without an end record at all
+    was cut short.
     """
-    search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
-    end = tail.rfind(b"PK\x05\x06", search_from)
+    end = _end_record(tail)
     if end < 0 or end + _EOCD.size > len(tail):
-        return None
+        raise FileDamaged("the ZIP package has no central directory at its end: it looks cut short")
     _, disk, directory_disk, _, count, directory_size, directory_offset, comment_length = (
         _EOCD.unpack_from(tail, end)
     )
@@ -140,24 +190,97 @@ def zip_entry_names(tail: bytes, total_size: int) -> list[str] | None:
     position = end - directory_size
     if position < 0:
         return None  # a directory larger than the tail kept: not an office document
-    names: list[str] = []
+    entries: list[ZipEntry] = []
     for _ in range(count):
         if position + _CENTRAL_ENTRY.size > end:
             return None
         fields = _CENTRAL_ENTRY.unpack_from(tail, position)
         if fields[0] != b"PK\x01\x02":
             return None
-        flags, name_length, extra_length, comment_length = (
-            fields[3],
-            fields[10],
-            fields[11],
-            fields[12],
-        )
+        flags, compressed, uncompressed = fields[3], fields[8], fields[9]
+        name_length, extra_length, comment_length = fields[10], fields[11], fields[12]
+        local_offset = fields[16]
         name_start = position + _CENTRAL_ENTRY.size
         raw_name = tail[name_start : name_start + name_length]
-        names.append(raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"))
+        entries.append(
+            ZipEntry(
+                name=raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"),
+                compressed_size=compressed,
+                uncompressed_size=uncompressed,
+                local_offset=local_offset,
+                name_length=name_length,
+            )
+        )
         position = name_start + name_length + extra_length + comment_length
-    return names if position == end else None
+    return ZipDirectory(entries, directory_offset) if position == end else None
+
+
+def check_zip_expansion(directory: ZipDirectory, max_unpacked_bytes: int) -> None:
+    """Refuse a zip bomb by what its central directory declares, without unpacking it.
+
+    - In all, the entries may unpack to at most `max_unpacked_bytes`.
+    - A large entry may not be compressed more than MAX_COMPRESSION_RATIO to 1:
+      deflate reaches about 1,000:1 on a run of zeros, real Office XML 5-20:1.
+    - Entries may not overlap: each one's data must end before the next one's
+      local header starts, and the last before the directory. Overlapping
+      entries (David Fifield's "better zip bomb") share one compressed kernel
+      among thousands of names, so no single ratio gives them away.
+    """
+    total = 0
+    for entry in directory.entries:
+        total += entry.uncompressed_size
+        if (
+            entry.uncompressed_size >= RATIO_CHECKED_FROM_BYTES
+            and entry.uncompressed_size > MAX_COMPRESSION_RATIO * max(entry.compressed_size, 1)
+        ):
+            raise UnsafeArchive(
+                f"the entry {entry.name!r} would unpack to {entry.uncompressed_size} bytes from "
+                f"{entry.compressed_size}: more than {MAX_COMPRESSION_RATIO} to 1 (a zip bomb)"
+            )
+    if total > max_unpacked_bytes:
+        raise UnsafeArchive(
+            f"the package would unpack to {total} bytes, more than the "
+            f"{max_unpacked_bytes} allowed (a zip bomb)"
+        )
+    ordered = sorted(directory.entries, key=lambda entry: entry.local_offset)
+    for entry, following in zip(ordered, [*ordered[1:], None], strict=True):
+        # The local header repeats the name; its extra field may differ, so
+        # this is the least the entry can take.
+        ends_at = entry.local_offset + _LOCAL_ENTRY.size + entry.name_length + entry.compressed_size
+        next_start = following.local_offset if following else directory.offset
+        if ends_at > next_start:
+            raise UnsafeArchive(
+                "the package's entries overlap, so they would unpack to far more than it "
+                "holds (a zip bomb)"
+            )
+
+
+def holds_zip_end(tail: bytes, total_size: int) -> bool:
+    """Whether a ZIP reader would find an archive at the end of this file.
+
+    Readers look for the end record in the last 64 KiB and follow it to a
+    central directory just before it, wherever the archive starts: a GIF or
+    PDF with a ZIP appended opens as both (a "GIFAR"). An end record that is
+    plausible (one disk, as many entries here as in all) and has a central
+    directory before it, or one too large to have been kept, is refused;
+    random bytes match that by chance about once in 2**80.
+    """
+    search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
+    end = len(tail)
+    while (end := tail.rfind(b"PK\x05\x06", search_from, end)) >= 0:
+        if end + _EOCD.size <= len(tail):
+            _, disk, directory_disk, on_disk, count, directory_size, _, _ = _EOCD.unpack_from(
+                tail, end
+            )
+            if disk == directory_disk == 0 and on_disk == count:
+                start = end - directory_size
+                if directory_size == 0 or start < 0 and len(tail) < total_size:
+                    return True
+                if start >= 0 and tail[start : start + 4] == b"PK\x01\x02":
+                    return True
+        if end == 0:
+            break
+    return False
 
 
 def _first_entry_is_odt_mimetype(head: bytes) -> bool:
@@ -224,6 +347,24 @@ def looks_like_email(head: bytes, complete: bool) -> bool:
 # -- families: the checks that run over the rest of the stream ---------------
 
 
+class _Tail:
+    """The last `keep` bytes of the stream (at most one chunk more, until asked)."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        while self._size - len(self._chunks[0]) >= self.keep:
+            self._size -= len(self._chunks.popleft())
+
+    def last(self) -> bytes:
+        return b"".join(self._chunks)[-self.keep :]
+
+
 class _Family:
     """What a file's head says it may be, and the checks that decide at the end."""
 
@@ -238,23 +379,68 @@ class _Family:
 
 
 class _ZipPackage(_Family):
-    def __init__(self, head: bytes):
+    def __init__(self, head: bytes, tail: _Tail, max_unpacked_bytes: int):
         super().__init__([DOCX, XLSX, ODT])
         self._head = head
-        self._tail: deque[bytes] = deque()
-        self._tail_size = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self._tail.append(chunk)
-        self._tail_size += len(chunk)
-        while self._tail_size - len(self._tail[0]) >= ZIP_TAIL_BYTES:
-            self._tail_size -= len(self._tail.popleft())
+        self._tail = tail
+        self._max_unpacked_bytes = max_unpacked_bytes
 
     def finish(self, total_size: int) -> list[FileKind]:
-        tail = b"".join(self._tail)[-ZIP_TAIL_BYTES:]
-        names = zip_entry_names(tail, total_size)
-        kind = zip_kind(names, self._head) if names else None
-        return [kind] if kind else []
+        directory = zip_directory(self._tail.last(), total_size)
+        if directory is None:
+            return []
+        kind = zip_kind([entry.name for entry in directory.entries], self._head)
+        if kind is None:
+            return []
+        check_zip_expansion(directory, self._max_unpacked_bytes)
+        return [kind]
+
+
+class _Structured(_Family):
+    """A kind whose format is walked from its first byte to its end (structure.py)."""
+
+    def __init__(self, kind: FileKind, walk: Walk):
+        super().__init__([kind])
+        self._walk = walk
+
+    def feed(self, chunk: bytes) -> None:
+        self._walk.feed(chunk)
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        self._walk.finish()
+        return self.kinds
+
+
+class _Pdf(_Family):
+    """A PDF ends with %%EOF; readers look for it in the last 1,024 bytes, and so does this."""
+
+    def __init__(self, tail: _Tail):
+        super().__init__([PDF])
+        self._tail = tail
+
+    def finish(self, total_size: int) -> list[FileKind]:
+        if b"%%EOF" not in self._tail.last()[-PDF_EOF_WITHIN:]:
+            raise FileDamaged(
+                f"the PDF has no %%EOF marker in its last {PDF_EOF_WITHIN} bytes: "
+                "it looks cut short"
+            )
+        return self.kinds
+
+
+_WALKS: dict[FileKind, tuple[str, str, Callable[[], Steps]]] = {
+    PNG: ("PNG", "its IEND chunk", png_steps),
+    JPEG: ("JPEG", "its end-of-image marker", jpeg_steps),
+    GIF: ("GIF", "its trailer", gif_steps),
+    WEBP: ("WebP image", "the size its header declares", webp_steps),
+    HEIC: ("HEIC image", "the end of its last box", heic_steps),
+}
+
+
+def _signed(kind: FileKind, tail: _Tail) -> _Family:
+    if kind is PDF:
+        return _Pdf(tail)
+    what, end, steps = _WALKS[kind]
+    return _Structured(kind, Walk(what, end, steps()))
 
 
 class _OleCompound(_Family):
@@ -312,16 +498,18 @@ def _utf8_so_far(head: bytes) -> bool:
 
 
 class ContentSniffer:
-    """Feed every byte of a file; `finish()` names its kind or raises FileTypeNotAllowed.
+    """Feed every byte of a file; `finish()` names its kind or raises a FileRefused.
 
     It refuses as early as it can (an executable after its first bytes, a name
-    that contradicts the content as soon as the head is known), so a refused
-    upload rarely gets far.
+    that contradicts the content as soon as the head is known, data after an
+    image's end as soon as it comes), so a refused upload rarely gets far.
     """
 
-    def __init__(self, extension: str):
+    def __init__(self, extension: str, max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES):
         self.extension = extension
+        self.max_unpacked_bytes = max_unpacked_bytes
         self._head = bytearray()
+        self._tail = _Tail(ZIP_TAIL_BYTES)
         self._family: _Family | None = None
         self._size = 0
 
@@ -329,6 +517,7 @@ class ContentSniffer:
         if not chunk:
             return
         self._size += len(chunk)
+        self._tail.add(chunk)
         if self._family is None:
             room = HEAD_BYTES - len(self._head)
             self._head += chunk[:room]
@@ -345,15 +534,22 @@ class ContentSniffer:
             if not self._head:
                 raise FileTypeNotAllowed("the file is empty")
             self._family = self._recognise(complete=True)
+        if not isinstance(self._family, _ZipPackage) and holds_zip_end(
+            self._tail.last(), self._size
+        ):
+            what = self._family.kinds[0].name.upper() if self._family.kinds else "file"
+            raise FileTypeNotAllowed(
+                f"the {what} ends with a ZIP archive: a file that is also an archive is refused"
+            )
         return self._choose(self._family.finish(self._size))
 
     def _recognise(self, complete: bool) -> _Family:
         head = bytes(self._head)
         family: _Family
         if kinds := signature_kinds(head):
-            family = _Family(kinds)
+            family = _signed(kinds[0], self._tail)
         elif head.startswith(ZIP_LOCAL_HEADER):
-            family = _ZipPackage(head)
+            family = _ZipPackage(head, self._tail, self.max_unpacked_bytes)
         elif head.startswith(OLE_SIGNATURE):
             family = _OleCompound()
         elif b"\x00" not in head:

@@ -32,7 +32,7 @@ from haven_files.domain.access import (
     file_access,
 )
 from haven_files.domain.encryption import MasterKey, SegmentDecryptor, new_data_key
-from haven_files.domain.errors import ContentCorrupted, FileTooLarge, FileTypeNotAllowed
+from haven_files.domain.errors import ContentCorrupted, FileRefused, FileTooLarge
 from haven_files.domain.intake import FileIntake
 from haven_files.service_layer.errors import (
     FileCorruptedError,
@@ -114,10 +114,12 @@ async def upload_file(
         log.info("upload refused", reason="file_too_large", school_id=school_id)
         await _tidy_up(deps, storage_key, sink.left_something)
         raise FileTooLargeError(str(error)) from None
-    except FileTypeNotAllowed as error:
-        log.info("upload refused", reason="file_type_not_allowed", school_id=school_id)
+    except FileRefused as error:
+        # Not allowed (415), damaged or a zip bomb (422): INVALID_ARGUMENT, the
+        # reason naming which, the message what exactly.
+        log.info("upload refused", reason=error.reason, school_id=school_id)
         await _tidy_up(deps, storage_key, sink.left_something)
-        raise FileTypeNotAllowedError(str(error)) from None
+        raise FileTypeNotAllowedError(str(error), reason=error.reason) from None
     except StorageUnavailable as error:
         log.warning("object store failed during upload", error=str(error))
         await _tidy_up(deps, storage_key, sink.left_something)
