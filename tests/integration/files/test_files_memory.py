@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 
 from haven.files.v1 import files_pb2 as pb
 
+from . import upload_samples as samples
 from .conftest import CHUNK, StartFiles
 
 SIZE = 20_000_000  # 20 MB, just under the default 20 MiB limit
@@ -18,10 +18,9 @@ async def pdf_stream(school_id: str) -> AsyncIterator[pb.UploadRequest]:
     """The upload's messages, made as they are sent: the test holds no copy either."""
     yield pb.UploadRequest(metadata=pb.UploadMetadata(school_id=school_id, filename="scan.pdf"))
     sent = 0
-    header = b"%PDF-1.7\n"
     while sent < SIZE:
         piece = min(CHUNK, SIZE - sent)
-        data = header + os.urandom(piece - len(header)) if sent == 0 else os.urandom(piece)
+        data = samples.pdf_piece(sent, piece, SIZE)
         sent += piece
         yield pb.UploadRequest(chunk=data)
 

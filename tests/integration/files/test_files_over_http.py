@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from haven.identity.v1 import identity_pb2, identity_pb2_grpc
 from haven_devstack.ports import free_port
@@ -77,6 +78,7 @@ class Http:
     files: RunningFiles
     school_id: str
     user_id: str
+    app: FastAPI
 
     async def upload(self, body: bytes | AsyncIterator[bytes], **headers: str) -> httpx.Response:
         return await self.client.post(
@@ -154,7 +156,7 @@ async def start_http(start_files: StartFiles, signing_key) -> AsyncIterator[Star
             transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=120
         )
         contexts.append((lifespan, client))
-        return Http(client, files, school_id, user_id)
+        return Http(client, files, school_id, user_id, app)
 
     yield start
     for lifespan, client in contexts:
@@ -279,7 +281,7 @@ async def test_a_twenty_megabyte_upload_through_the_gateway_never_holds_the_file
         sent = 0
         while sent < size:
             piece = min(64 * 1024, size - sent)
-            data = b"%PDF-1.7\n" + os.urandom(piece - 9) if sent == 0 else os.urandom(piece)
+            data = samples.pdf_piece(sent, piece, size)
             digest.update(data)
             sent += piece
             yield data
@@ -326,7 +328,7 @@ async def test_with_s3_stopping_in_the_middle_of_an_upload_it_is_503_and_nothing
                 await asyncio.to_thread(own_s3.stop)
                 stopped = True
             piece = min(64 * 1024, size - sent)
-            yield b"%PDF-1.7\n" + os.urandom(piece - 9) if sent == 0 else os.urandom(piece)
+            yield samples.pdf_piece(sent, piece, size)
             sent += piece
         yield part_tail()
 
@@ -337,3 +339,142 @@ async def test_with_s3_stopping_in_the_middle_of_an_upload_it_is_503_and_nothing
     assert await http.files.query("SELECT id FROM files") == []
     await asyncio.to_thread(own_s3.start)
     await eventually(http.nothing_stored, what="the half-stored upload removed")
+
+
+# -- hostile uploads: cut short, zip bombs, polyglots ----------------------------
+
+
+@pytest.fixture
+async def over_tcp() -> AsyncIterator[Callable[[FastAPI], Awaitable[int]]]:
+    """over_tcp(app) -> the port where uvicorn serves the app, as the gateway runs in production."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def serve(app: FastAPI) -> int:
+        port = free_port()
+        # The app's lifespan is already running (start_http entered it).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+        )
+        server = uvicorn.Server(config)
+        servers.append((server, asyncio.create_task(server.serve())))
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started, what="uvicorn serving")
+        return port
+
+    yield serve
+    for server, task in servers:
+        server.should_exit = True
+        await task
+
+
+async def test_a_client_hanging_up_before_its_declared_content_length_leaves_nothing_stored(
+    start_http: StartHttp, over_tcp: Callable[[FastAPI], Awaitable[int]]
+) -> None:
+    http = await start_http()
+    port = await over_tcp(http.app)
+    body = multipart("scan.pdf", samples.pdf(7 * MB))
+    sent = 6 * MB  # more than one S3 part: a multipart upload is under way
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            "POST /api/v1/files HTTP/1.1\r\nHost: gateway\r\n"
+            f"Authorization: Bearer {SESSION}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body[:sent]
+    )
+    await writer.drain()
+    await eventually(http.files.incomplete_uploads, what="a multipart upload begun")
+    writer.close()  # the rest of the declared length never comes
+    await writer.wait_closed()
+
+    await eventually(http.nothing_stored, what="nothing stored")
+    # The gateway carries on.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        again = await client.post(
+            "/api/v1/files",
+            content=multipart("scan.pdf", samples.pdf()),
+            headers={
+                "authorization": f"Bearer {SESSION}",
+                "content-type": f"multipart/form-data; boundary={BOUNDARY}",
+            },
+        )
+    assert again.status_code == 201, again.text
+
+
+async def test_a_body_ending_inside_the_file_is_400_and_nothing_is_stored(
+    start_http: StartHttp,
+) -> None:
+    http = await start_http()
+    # Declared length and body agree, but the multipart body stops in the file.
+    response = await http.upload(part_head("scan.pdf") + samples.pdf(300_000))
+    assert (response.status_code, response.json()["code"]) == (400, "bad_request")
+    assert "ended inside the file" in response.json()["detail"]
+    await eventually(http.nothing_stored, what="nothing stored")
+
+
+def _problem(response: httpx.Response) -> tuple[int, str, str]:
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    return response.status_code, problem["code"], problem["detail"]
+
+
+async def test_a_pdf_cut_short_is_422_file_damaged_and_nothing_is_stored(
+    start_http: StartHttp,
+) -> None:
+    http = await start_http()
+    # Larger than an S3 part: refused at its end, with a multipart upload under way.
+    response = await http.upload(multipart("minutes.pdf", samples.pdf_cut_short(6 * MB)))
+    status, code, detail = _problem(response)
+    assert (status, code) == (422, "file_damaged")
+    assert "%%EOF" in detail and "cut short" in detail
+    await eventually(http.nothing_stored, what="nothing stored")
+
+
+async def test_a_zip_bomb_is_422_unsafe_archive_and_nothing_is_stored(
+    start_http: StartHttp,
+) -> None:
+    http = await start_http()
+    bomb = samples.docx_bomb()
+    assert len(bomb) < 100_000
+    response = await http.upload(multipart("letter.docx", bomb))
+    status, code, detail = _problem(response)
+    assert (status, code) == (422, "unsafe_archive")
+    assert "word/media/image1.bin" in detail and "zip bomb" in detail
+    await eventually(http.nothing_stored, what="nothing stored")
+
+
+async def test_a_gif_with_a_zip_after_it_is_415_and_nothing_is_stored(
+    start_http: StartHttp,
+) -> None:
+    http = await start_http()
+    response = await http.upload(multipart("drawing.gif", samples.gifar()))
+    status, code, detail = _problem(response)
+    assert (status, code) == (415, "file_type_not_allowed")
+    assert "GIF" in detail
+    await eventually(http.nothing_stored, what="nothing stored")
+
+
+async def test_html_named_txt_is_plain_text_and_is_downloaded_as_an_attachment_never_sniffed(
+    start_http: StartHttp,
+) -> None:
+    http = await start_http()
+    page = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
+
+    response = await http.upload(multipart("page.txt", page))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["content_type"] == "text/plain; charset=utf-8"
+    download = await http.download(response.json()["id"])
+    assert download.status_code == 200
+    assert download.content == page
+    assert download.headers["content-type"] == "text/plain; charset=utf-8"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    html = await http.upload(multipart("page.html", page))
+    assert (html.status_code, html.json()["code"]) == (415, "file_type_not_allowed")

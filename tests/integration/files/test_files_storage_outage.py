@@ -6,7 +6,6 @@ Each test starts a SeaweedFS of its own, so that it can stop and start it.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +66,7 @@ async def test_with_s3_stopped_mid_upload_it_fails_503_and_nothing_half_stored_r
             await eventually(files.incomplete_uploads, what="a multipart upload begun")
             await asyncio.to_thread(own_s3.stop)
             stopped = True
-        piece = b"%PDF-1.7\n" + os.urandom(CHUNK - 9) if sent == 0 else os.urandom(CHUNK)
+        piece = samples.pdf_piece(sent, min(CHUNK, SIZE - sent), SIZE)
         sent += len(piece)
         # Files reads the rest before it answers, so no write fails.
         await call.write(pb.UploadRequest(chunk=piece))
