@@ -3,7 +3,8 @@
 Upload (client streaming: metadata, then chunks). The caller must belong to
 the school. Each chunk is counted (over HAVEN_MAX_UPLOAD_BYTES: refused with
 reason file_too_large, gRPC OUT_OF_RANGE), recognised (domain/sniffing.py;
-refused with reason file_type_not_allowed, gRPC INVALID_ARGUMENT), hashed
+refused with reason file_type_not_allowed; cut short or broken: file_damaged;
+a zip bomb: unsafe_archive; all gRPC INVALID_ARGUMENT), hashed
 (SHA-256 of the plaintext) and encrypted (domain/encryption.py) as it
 arrives, and streamed to S3 a part at a time (adapters/object_store.py), so
 an upload holds about one 5 MiB part in memory whatever its size. A refused

@@ -27,6 +27,8 @@ export function refusal(file) {
 const SERVER_MESSAGES = {
   file_too_large: "This file is too large for Haven.",
   file_type_not_allowed: "Haven does not accept this type of file (judged from its content, not its name).",
+  file_damaged: "This file is damaged or incomplete. Open it on your device to check it, save it again and upload the new copy.",
+  unsafe_archive: "Haven does not accept this document: it would unpack to far more than its size. Save it again from the program that made it.",
 };
 
 export function fileBox({ zone, input, list, schoolId, onChange = () => {} }) {
