@@ -85,6 +85,30 @@ def test_an_expired_token_is_refused():
         TokenVerifier(key.public_key()).verify(token)
 
 
+def test_a_token_checked_once_is_remembered_only_until_it_expires():
+    key = generate_signing_key()
+    verifier = TokenVerifier(key.public_key())
+    # Expired 4 s ago: within the 5 s leeway for about another second.
+    token = TokenSigner(key, lifetime=-4).sign(principal())
+    claims = jwt.decode(token, options={"verify_signature": False})
+    time.sleep(max(0.0, claims["exp"] + 4.5 - time.time()))
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # remembered, not checked again
+    time.sleep(max(0.0, claims["exp"] + 5.2 - time.time()))
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_does_not_vouch_for_another_one():
+    key = generate_signing_key()
+    verifier = TokenVerifier(key.public_key())
+    token = TokenSigner(key).sign(principal())
+    verifier.verify(token)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(InvalidToken):
+        verifier.verify(forged)
+
+
 def test_a_token_for_another_audience_is_refused():
     key = generate_signing_key()
     now = int(time.time())
