@@ -56,6 +56,12 @@ class Database:
         )
         event.listen(self.engine.sync_engine, "checkout", _replace_if_closed)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that only read: each statement on its own (no BEGIN before
+        # and no ROLLBACK after, two round trips saved), so several reads are
+        # not one snapshot. For checks before a write, never for a write.
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         self._reads_size = max(1, pool_size // 2)
         self._reads: asyncpg.Pool | None = None
         self._reads_opening = asyncio.Lock()

@@ -90,7 +90,7 @@ async def get_me(deps: Dependencies, principal: Principal) -> UserView:
     user_id = parse_id(principal.user_id)
     if user_id is None:
         raise Unauthenticated()
-    async with deps.db.sessions() as session:
+    async with deps.db.read_sessions() as session:
         user = await session.get(User, user_id)
         if user is None or user.disabled:
             raise Unauthenticated()
@@ -101,7 +101,7 @@ async def list_schools(deps: Dependencies, principal: Principal) -> list[SchoolV
     ids = parse_ids(principal.schools)
     if not ids:
         return []
-    async with deps.db.sessions() as session:
+    async with deps.db.read_sessions() as session:
         schools = await session.scalars(
             select(School).where(School.id.in_(ids)).order_by(School.name, School.id)
         )
@@ -165,7 +165,7 @@ async def list_staff(
                 User.email.ilike(pattern, escape="\\"),
             )
         )
-    async with deps.db.sessions() as session:
+    async with deps.db.read_sessions() as session:
         rows = (await session.execute(statement)).all()
     return [_member_view(user, membership) for user, membership in rows]
 
@@ -190,7 +190,7 @@ async def get_staff(
         wanted.append(User.id.in_(ids))
     if roles:
         wanted.append(Membership.role.in_(roles))
-    async with deps.db.sessions() as session:
+    async with deps.db.read_sessions() as session:
         rows = (
             await session.execute(
                 select(User, Membership)

@@ -68,9 +68,9 @@ async def record_incident(
         agency_ids=[canonical_id(a) for a in draft.agency_ids],
         file_ids=[f.strip() for f in draft.file_ids],
     )
-    # One read-only session for every check before the write (each session costs
-    # a pool pre-ping, a BEGIN and a ROLLBACK: round trips on every incident).
-    async with db.sessions() as session:
+    # Every check before the write in one session that only reads (no BEGIN,
+    # no ROLLBACK): round trips saved on every incident.
+    async with db.read_sessions() as session:
         if draft.idempotency_key:
             earlier = await incident_by_key(session, principal.user_id, draft.idempotency_key)
             if earlier is not None:
@@ -176,7 +176,7 @@ async def check_incident_access(db: Database, principal: Principal, incident_id:
     parsed = as_uuid(incident_id)
     if parsed is None:
         raise NotFound("no such incident")
-    async with db.sessions() as session:
+    async with db.read_sessions() as session:
         incident = await load_incident(session, parsed)
         if incident is None or not readable(principal, incident):
             raise NotFound("no such incident")
