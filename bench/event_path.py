@@ -22,11 +22,16 @@ for SchoolCreated does nothing, so what is measured is the path itself.
    the clock stops at the last ack (bench/baselines.py `nats_loop`).
 3. For the explanation, each stage alone on `events // 2` more events: the
    relay with no consumer running, then the consumer draining what the relay
-   published.
-4. What a batch would change, on the same Database (no NATS): claiming
-   `events // 4` event ids in `processed_events` as the consumer does, one
-   transaction each; 64 to a transaction with a savepoint each; and 64 to a
-   transaction in one INSERT.
+   published; then, on as many more, the consumer again with every batch
+   handled as it is handled after a handler failed (a savepoint for each
+   event, its claim inside), to show what the first try without savepoints
+   gains.
+4. For the explanation, the ways the consumer claims event ids in
+   `processed_events`, on the same Database (no NATS), `events // 4` ids
+   each: one transaction each (a batch of one event, and the last resort
+   when a batch cannot commit); 64 to a transaction with a savepoint each
+   (a batch's second try, after a handler failed); and 64 to a transaction
+   in one INSERT (a batch's first try).
 
 Goal: the event path at least 0.5 of the bare loop.
 """
@@ -155,6 +160,16 @@ def consumer_for(db: Database, bus: EventBus, handled: Counted, durable: str) ->
     )
 
 
+def savepoint_each(consumer: EventConsumer) -> None:
+    """Make the consumer skip its first try, as if a handler had failed in every batch."""
+    handle_together = consumer._handle_together  # noqa: SLF001 - measuring its second form
+
+    async def with_savepoints(batch: list[Any], *, savepoints: bool) -> bool:
+        return await handle_together(batch, savepoints=True)
+
+    consumer._handle_together = with_savepoints  # type: ignore[method-assign]  # noqa: SLF001
+
+
 async def run_stage(
     workers: list[Any], until: asyncio.Event, timeout: float
 ) -> None:  # OutboxRelay | EventConsumer
@@ -208,6 +223,21 @@ async def haven_path(db: Database, nats_url: str, events: int) -> dict[str, floa
         await run_stage([consumer], handled.done, timeout=600)
         assert handled.reached_at is not None
         consumer_alone = alone / (handled.reached_at - started)
+
+        await bus.js.purge_stream("HAVEN_EVENTS")  # type: ignore[union-attr]
+        await fill_outbox(db, alone)
+        published = Counted(alone)
+        relay = OutboxRelay(db, bus)
+        counting_relay(relay, published)
+        await run_stage([relay], published.done, timeout=600)
+        handled = Counted(alone)
+        consumer = consumer_for(db, bus, handled, "bench-savepoints")
+        savepoint_each(consumer)
+        await subscribed(consumer, bus)
+        started = time.perf_counter()
+        await run_stage([consumer], handled.done, timeout=600)
+        assert handled.reached_at is not None
+        savepoints_alone = alone / (handled.reached_at - started)
     finally:
         await bus.close()
     return {
@@ -215,11 +245,12 @@ async def haven_path(db: Database, nats_url: str, events: int) -> dict[str, floa
         "relay_part": relay_part,
         "relay_alone": relay_alone,
         "consumer_alone": consumer_alone,
+        "savepoints_alone": savepoints_alone,
     }
 
 
 async def claim_forms(db: Database, count: int) -> dict[str, float]:
-    """Claims per second: one transaction each (as EventConsumer), and two batched forms."""
+    """Claims per second in each of the three forms EventConsumer uses (see part 4 above)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     from haven_runtime.outbox_tables import processed_events
@@ -297,7 +328,8 @@ def main() -> int:
     print(f"goal: at least {GOAL} of the bare loop: {'met' if ratio >= GOAL else 'NOT met'}")
     print(
         f"each stage alone ({args.events // 2:,} events): relay {haven['relay_alone']:,.0f}/s; "
-        f"consumer {haven['consumer_alone']:,.0f}/s"
+        f"consumer {haven['consumer_alone']:,.0f}/s; consumer with a savepoint for every "
+        f"event {haven['savepoints_alone']:,.0f}/s"
     )
     print(
         f"claims in processed_events ({max(64, args.events // 4):,}): one transaction each "
