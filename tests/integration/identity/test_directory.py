@@ -282,6 +282,7 @@ async def test_get_staff_with_roles_also_returns_every_holder_of_them_in_one_ans
         ("Di Lead", "dsl"),
         ("Jo Jones", "staff"),
     ]
+    assert list(reply.roles_included) == ["dsl"]  # every DSL is in the answer
 
 
 async def test_list_schools_returns_the_schools_the_caller_has_a_role_in(identity: RunningIdentity):

@@ -28,6 +28,8 @@ class IdentityDouble(identity_pb2_grpc.IdentityServiceServicer):
         self.staff: dict[str, dict[str, identity_pb2.StaffMember]] = {}
         self.tokens_seen: list[str] = []
         self.available = True
+        # Answer GetStaff as a release of identity from before with_roles did.
+        self.release_before_with_roles = False
 
     def add(self, school_id: str, role: str = "staff", name: str | None = None) -> str:
         user_id = str(uuid.uuid4())
@@ -56,8 +58,12 @@ class IdentityDouble(identity_pb2_grpc.IdentityServiceServicer):
         await self._check(context)
         school = self.staff.get(request.school_id, {})
         named = [school[u] for u in request.user_ids if u in school]
+        if self.release_before_with_roles:  # as identity answered before with_roles
+            return identity_pb2.ListStaffResponse(items=named)
         holders = [m for m in school.values() if m.role in request.with_roles and m not in named]
-        return identity_pb2.ListStaffResponse(items=named + holders)
+        return identity_pb2.ListStaffResponse(
+            items=named + holders, roles_included=list(request.with_roles)
+        )
 
     async def ListStaff(self, request, context):  # type: ignore[no-untyped-def]
         await self._check(context)

@@ -243,6 +243,31 @@ async def test_recording_publishes_incident_recorded_with_the_dsls_as_recipients
     assert b"bruise" not in raw
 
 
+async def test_an_identity_replica_from_before_with_roles_still_gets_every_dsl_alerted(
+    incidents: Incidents,
+) -> None:
+    """During a rolling upgrade, an older identity ignores GetStaff's with_roles:
+    incidents notices (no roles_included) and asks for the DSLs separately."""
+    school = await school_with_pupils(incidents)
+    author_id = str(uuid.uuid4())
+    token = incidents.make_token(author_id, {school.id: "staff"}, name="Alex Author")
+    incidents.identity.release_before_with_roles = True
+
+    incident = await incidents.stub.RecordIncident(
+        pb.RecordIncidentRequest(
+            student_id=school.student_id,
+            description=DESCRIPTION,
+            category_ids=school.category_ids[:1],
+            alert_staff_ids=[school.staff_ids[0]],
+        ),
+        metadata=(("authorization", f"Bearer {token}"),),
+    )
+
+    event, _ = await recorded_event(incidents, incident.id)
+    expected = [school.staff_ids[0], school.dsl_ids[0], school.dsl_ids[1]]
+    assert [r.user_id for r in event.recipients] == expected
+
+
 async def test_a_dsl_who_records_an_incident_is_among_its_recipients(incidents: Incidents) -> None:
     school = await school_with_pupils(incidents)
     dsl = school.dsl_ids[1]

@@ -196,7 +196,9 @@ class IdentityServicer(IdentityServiceServicer):
             list(request.user_ids),
             with_roles=list(request.with_roles),
         )
-        return staff_message(members)
+        answer = staff_message(members)
+        answer.roles_included.extend(dict.fromkeys(r for r in request.with_roles if r))
+        return answer
 
     async def ImportStaff(
         self, request: pb.ImportStaffRequest, context: grpc.aio.ServicerContext

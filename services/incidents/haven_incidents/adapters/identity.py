@@ -36,7 +36,8 @@ class StaffDirectory:
         self, school_id: str, user_ids: Sequence[str]
     ) -> tuple[dict[str, StaffMember], list[StaffMember]]:
         """Those of `user_ids` who are staff of the school (unknown ids are left
-        out), and the school's DSLs: one call to identity for both."""
+        out), and the school's DSLs: one call to identity for both (two when
+        identity is of a release that cannot answer both at once)."""
         ids = [u for u in dict.fromkeys(user_ids) if u.strip()]
         request = identity_pb2.GetStaffRequest(
             school_id=school_id, user_ids=ids, with_roles=["dsl"]
@@ -50,8 +51,24 @@ class StaffDirectory:
         members = [m for m in response.items if m.school_id in ("", school_id)]
         wanted = set(ids)
         named = {m.id: _member(m) for m in members if m.id in wanted}
+        if "dsl" not in response.roles_included:
+            # An identity replica from before with_roles (a rolling upgrade):
+            # it answered for the named staff only.
+            return named, await self._dsls(school_id)
         dsls = [_member(m) for m in members if m.role == "dsl"][:MAX_DSLS]
         return named, dsls
+
+    async def _dsls(self, school_id: str) -> list[StaffMember]:
+        request = identity_pb2.ListStaffRequest(school_id=school_id, roles=["dsl"], limit=MAX_DSLS)
+        try:
+            response = await self._stub.ListStaff(
+                request, timeout=self._timeout, metadata=call_metadata()
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _unavailable(error) from None
+        return [
+            _member(m) for m in response.items if m.role == "dsl" and m.school_id in ("", school_id)
+        ]
 
 
 def _member(m: identity_pb2.StaffMember) -> StaffMember:
