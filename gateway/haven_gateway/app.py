@@ -15,8 +15,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from haven_gateway import web
-from haven_gateway.auth_cache import AuthCache, ForgetOnAccountChanges
-from haven_gateway.body_limit import BodyLimitMiddleware
+from haven_gateway.auth_cache import AuthCache
 from haven_gateway.field_paths import field_errors
 from haven_gateway.inputs import storable_parameters
 from haven_gateway.peers import Peers
@@ -35,8 +34,6 @@ from haven_gateway.routes import (
 )
 from haven_gateway.schemas import document_unreadable_bodies
 from haven_gateway.settings import GatewaySettings
-from haven_runtime.metrics import HttpMetricsMiddleware
-from haven_runtime.tracing import TraceContextMiddleware
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """\
@@ -68,6 +65,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(storable_parameters)],
+        # Haven traces and counts requests itself (request_context.py), with its
+        # own tracer provider; FastAPI's own telemetry would only look, on every
+        # request, for a global provider that Haven never sets.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds, settings.auth_cache_entries)
@@ -79,17 +80,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # Added first, so it runs inside the request context (and its request id).
+    # One layer for trace context, request id, body limit, the auth cache's
+    # forgetting, response headers, metrics and the access log (request_context.py).
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=is_file_upload
+        RequestContextMiddleware,
+        auth_cache=app.state.auth_cache,
+        max_body_bytes=settings.max_body_bytes,
+        body_limit_exempt=is_file_upload,
     )
-    # Inside the request context, which copies the scope: the route is noted in the copy.
-    app.add_middleware(HttpMetricsMiddleware)
-    # Inside the request context; empties the session cache after account changes.
-    app.add_middleware(ForgetOnAccountChanges, cache=app.state.auth_cache)
-    app.add_middleware(RequestContextMiddleware)
-    # Outermost: the request's trace is current for everything inside, its log lines too.
-    app.add_middleware(TraceContextMiddleware)
     install_problem_handlers(app)
     for module in (
         health,

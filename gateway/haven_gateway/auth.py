@@ -67,12 +67,14 @@ def csrf_required(method: str, via: Via) -> bool:
     return via == "cookie" and method.upper() in UNSAFE_METHODS
 
 
-def get_peers(request: Request) -> Peers:
+# Dependencies that only read app state are coroutines: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop that costs more than the work.
+async def get_peers(request: Request) -> Peers:
     peers: Peers = request.app.state.peers
     return peers
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
@@ -92,7 +94,6 @@ async def authenticated(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
     cookie: str | None = Depends(cookie_scheme),
-    peers: Peers = Depends(get_peers),
 ) -> Caller:
     found = session_token_from(bearer, cookie)
     if found is None:
@@ -104,6 +105,9 @@ async def authenticated(
     needs_csrf = csrf_required(request.method, via)
     csrf_token = request.headers.get(CSRF_HEADER, "") if needs_csrf else ""
     cache: AuthCache = request.app.state.auth_cache
+    # Not a dependency of its own: every dependency costs FastAPI some work on
+    # each request, and this one runs on nearly every request.
+    peers: Peers = request.app.state.peers
     # A CSRF token is checked by identity against the session, so it always asks.
     answer = None if needs_csrf else cache.get(session_token)
     if answer is None:

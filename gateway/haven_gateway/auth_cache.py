@@ -14,7 +14,9 @@ account, roles, soft keys, imports) empties the memory before its answer
 leaves. Only another gateway replica's change, or one made behind every
 gateway's back (the command line, a session timing out), waits out the
 seconds. Requests that carry a CSRF token always ask identity, which checks
-the token against the session.
+the token against the session. The gateway's middleware (request_context.py)
+does the emptying, before the response starts, so the caller's very next
+request sees the change.
 
 Keys are SHA-256 digests of the session token, so the memory holds no token a
 heap dump could replay.
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
 
 from cachetools import TTLCache
 
@@ -72,24 +73,3 @@ def changes_accounts(method: str, path: str) -> bool:
         and path.startswith(CHANGING_PREFIXES)
         and path.rstrip("/") not in NOT_CHANGING
     )
-
-
-class ForgetOnAccountChanges:
-    """ASGI middleware: a successful change to sessions or accounts empties the cache
-    before the response starts, so the caller's very next request sees the change."""
-
-    def __init__(self, app: Any, cache: AuthCache):
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not changes_accounts(scope["method"], scope["path"]):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_after_forgetting(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
-                self.cache.clear()
-            await send(message)
-
-        await self.app(scope, receive, send_after_forgetting)

@@ -36,14 +36,14 @@ async def read_import(
 ) -> NumberedRows:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in CSV_TYPES:
-        data = await request.body()  # bounded by BodyLimitMiddleware
+        data = await request.body()  # bounded by the gateway's body limit
         try:
             table = parse_csv(data, columns)
         except CsvFileError as error:
             raise validation_failed([FieldError("body", str(error))], str(error)) from None
         return NumberedRows([(r.line, r.values) for r in table.rows], table.errors)
     if media_type in JSON_TYPES or media_type.endswith("+json"):
-        data = await request.body()  # bounded by BodyLimitMiddleware
+        data = await request.body()  # bounded by the gateway's body limit
         try:
             document = json.loads(data)
         except (ValueError, UnicodeDecodeError):

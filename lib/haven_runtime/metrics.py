@@ -17,6 +17,7 @@ run` without a metrics port pay nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -100,6 +101,25 @@ def serving() -> bool:
     return _serving
 
 
+@functools.lru_cache(maxsize=1024)
+def _http_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    # Looking a labelled series up takes a lock and a validation each time; the
+    # gateway answers thousands of requests a second on a few dozen series.
+    # Bounded: routes are templates and methods and statuses few, but a client
+    # can send any method.
+    labels = (method, route, str(status))
+    return HTTP_REQUESTS.labels(*labels), HTTP_LATENCY.labels(*labels)
+
+
+def observe_http(method: str, route: str, status: int, started: float) -> None:
+    """Count and time one HTTP request by its route template (never the path itself,
+    so ids do not become label values; "unmatched" when no route matched).
+    `started` is a time.perf_counter() reading."""
+    requests, latency = _http_series(method, route, status)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
+
+
 def observe_rpc(method: str, code: str, started: float) -> None:
     """Count and time one gRPC call; `started` is a time.perf_counter() reading."""
     GRPC_REQUESTS.labels(method, code).inc()
@@ -171,37 +191,3 @@ def consumer_sample(bus: Any, stream: str, durables: list[str]) -> Sample:
             CONSUMER_REDELIVERED.labels(durable).set(info.num_redelivered or 0)
 
     return sample
-
-
-class HttpMetricsMiddleware:
-    """ASGI middleware counting and timing each HTTP request by its route template.
-
-    The route is the template (`/api/v1/incidents/{incident_id}`), never the
-    path itself, so ids do not become label values; anything no route matched
-    is "unmatched". FastAPI notes the route in the scope it was given, so this
-    runs inside any middleware that copies the scope.
-    """
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route, str(status)).observe(time.perf_counter() - started)
