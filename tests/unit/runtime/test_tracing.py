@@ -6,6 +6,8 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from haven.identity.v1.identity_pb2 import PasswordChanged
 from haven_runtime import tracing
 from haven_runtime.clients import call_metadata
@@ -65,3 +67,24 @@ def test_a_malformed_traceparent_starts_a_new_trace_rather_than_failing():
     with tracing.span("incoming", {"traceparent": "00-not-a-trace-01"}):
         current = tracing.ids()
     assert current is not None and current[0] != "not"
+
+
+@pytest.mark.parametrize("caller_flags", [None, "00", "01", "02", "03", "05"])
+def test_a_span_has_the_flags_and_tracestate_the_sdk_would_give_it(caller_flags):
+    # Spans are made without the SDK's tracer (nothing records them); what they
+    # pass on must still be what the SDK's default sampler would have decided.
+    carrier = {}
+    if caller_flags is not None:
+        carrier = {
+            "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{caller_flags}",
+            "tracestate": "vendor=value",
+        }
+    parent = tracing._propagator.extract(carrier)
+    expected = tracing._tracer.start_span("sdk", context=parent).get_span_context()
+    with tracing.span("incoming", carrier) as current:
+        made = current.get_span_context()
+    assert made.trace_flags == expected.trace_flags
+    assert made.trace_state == expected.trace_state
+    assert made.is_remote is False
+    if caller_flags is not None:
+        assert made.trace_id == expected.trace_id
