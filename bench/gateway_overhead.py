@@ -28,7 +28,8 @@ default where the gateway has that memory of identity's answers; pass
 
 With --profile and py-spy installed (`pip install py-spy`; not a dependency
 of Haven), one more /me run is sampled in identity and the gateway and the
-functions that hold the most samples are printed.
+functions that hold the most samples are printed (inclusive: a function's
+share counts the functions it called).
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ def profile(pids: dict[str, int], url: str, headers: dict[str, str], seconds: fl
         return ["--profile: py-spy not found (pip install py-spy)"]
     out: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="haven-bench-profile-"))
-    rate = 200
+    # py-spy pauses the process for each sample (not --nonblocking): unpaused
+    # samples of a busy event loop come back as torn stacks and lose most of
+    # the picture. The pauses slow the profiled run, which is why it is not counted.
+    rate = 100
     samplers = {
         name: subprocess.Popen(  # noqa: S603 - py-spy on our own processes
             [
@@ -125,7 +129,6 @@ def profile(pids: dict[str, int], url: str, headers: dict[str, str], seconds: fl
                 "raw",
                 "-o",
                 str(folder / f"{name}.txt"),
-                "--nonblocking",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
