@@ -125,6 +125,11 @@ class SmtpSession:
         self._smtp = smtp
         return smtp
 
+    async def abandon(self) -> None:
+        """Drop the connection at once (a try was cut off mid-conversation); the
+        next send opens a new one."""
+        await self._close(polite=False)
+
     async def _reset(self) -> None:
         """After a refusal, clear the transaction so the connection can carry the next email."""
         if self._smtp is None:

@@ -25,6 +25,8 @@ log = get_logger(__name__)
 # Even when a retry is due at once, wait this long: due rows we could not
 # claim are being sent by another replica right now.
 MIN_SLEEP_SECONDS = 0.2
+# A batch's lease is extended when what is left might not cover one more try and this.
+RENEW_MARGIN_SECONDS = 5.0
 
 
 class EmailDispatcher:
@@ -52,6 +54,9 @@ class EmailDispatcher:
         # of their lease might not cover one more try, so a claim older than
         # this belongs to a sender that died.
         self.lease = timedelta(seconds=2 * send_timeout_seconds + 30)
+        # The whole of one try (connect, greeting, EHLO, TLS, login, MAIL, RCPT,
+        # DATA: the send timeout bounds each step, not their sum) is cut off
+        # here, so that it ends while the claim is still ours.
         self.one_try = 2 * send_timeout_seconds + 5
         self._wakeup = PgWakeup(listen_url, NOTIFY_CHANNEL)
 
@@ -84,27 +89,40 @@ class EmailDispatcher:
         """Claim one batch of due emails and try each; returns how many were claimed."""
         if stopping is not None and stopping.is_set():
             return 0
+        loop = asyncio.get_running_loop()
+        leased_until = loop.time() + self.lease.total_seconds()  # the lease counts from before
         claimed = await self.queue.claim_due(
             limit=self.batch_size, lease=self.lease, max_attempts=self.policy.max_attempts
         )
         if not claimed:
             return 0
-        loop = asyncio.get_running_loop()
-        leased_until = loop.time() + self.lease.total_seconds()
         async with self.mailer.session() as smtp:
             for index, email in enumerate(claimed):
                 if stopping is not None and stopping.is_set():
                     await self.queue.release(claimed[index:])
                     break
-                if leased_until - loop.time() < self.one_try:
+                if leased_until - loop.time() < self.one_try + RENEW_MARGIN_SECONDS:
                     # A slow relay ate into the lease: extend it for the rest of the batch.
                     leased_until = loop.time() + self.lease.total_seconds()
                     await self.queue.renew(claimed[index:], self.lease)
-                result = await self._try(smtp, email)
+                result = await self._try_within(smtp, email, self.one_try)
                 step = self.policy.next_step(email.attempts, result.outcome)
                 await self.queue.record_try(email, result.outcome, result.error, step)
                 self._log_try(email, result, step.status, step.retry_in_seconds)
         return len(claimed)
+
+    async def _try_within(
+        self, smtp: SmtpSession, email: ClaimedEmail, seconds: float
+    ) -> SendResult:
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._try(smtp, email)
+        except TimeoutError:
+            # Cut off mid-conversation: the relay may have taken the message.
+            await smtp.abandon()
+            return SendResult(
+                AttemptOutcome.UNKNOWN, f"the try took over {seconds:.0f} s and was cut off"
+            )
 
     async def _try(self, smtp: SmtpSession, email: ClaimedEmail) -> SendResult:
         try:
