@@ -276,7 +276,10 @@ class EventConsumer:
         if not ids:
             return set()
         result = await uow.session.execute(
-            _CLAIM_ALL, {"consumer": self.durable, "event_ids": list(ids)}
+            # In one order everywhere: two replicas claiming overlapping
+            # batches (redeliveries) then wait for each other, never deadlock.
+            _CLAIM_ALL,
+            {"consumer": self.durable, "event_ids": sorted(ids)},
         )
         return set(result.scalars())
 
