@@ -12,6 +12,7 @@ never sent by a browser on its own, so needs none.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -108,14 +109,19 @@ async def authenticated(
     # Not a dependency of its own: every dependency costs FastAPI some work on
     # each request, and this one runs on nearly every request.
     peers: Peers = request.app.state.peers
-    # A CSRF token is checked by identity against the session, so it always asks.
-    answer = None if needs_csrf else cache.get(session_token)
-    if answer is None:
-        answer = await peers.call(
+
+    def ask() -> Awaitable[identity_pb2.AuthenticateResponse]:
+        return peers.call(
             peers.identity.Authenticate,
             identity_pb2.AuthenticateRequest(session_token=session_token, csrf_token=csrf_token),
         )
+
+    if needs_csrf:
+        # A CSRF token is checked by identity against the session, so it always asks.
+        answer = await ask()
         cache.put(session_token, answer)
+    else:
+        answer = await cache.remembered_or_asked(session_token, ask)
     if needs_csrf and not (csrf_token and answer.csrf_valid):
         raise Problem(
             403, "csrf_failed", f"Send the {CSRF_HEADER} header with the csrf_token from login."

@@ -20,12 +20,20 @@ request sees the change.
 
 Keys are SHA-256 digests of the session token, so the memory holds no token a
 heap dump could replay.
+
+When a session's answer runs out, the requests that arrive while identity is
+being asked wait for that one answer rather than each asking again (a page's
+five calls, or a busy client's sixty-four connections, make one call). An
+answer asked for before the memory was emptied is not remembered, and nobody
+waits for it afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 
 from cachetools import TTLCache
 
@@ -48,6 +56,44 @@ class AuthCache:
             if seconds > 0
             else None
         )
+        # Questions to identity under way, by key, and how many times the memory
+        # has been emptied (an answer from before an emptying is not kept).
+        self._asking: dict[bytes, asyncio.Future[identity_pb2.AuthenticateResponse]] = {}
+        self._generation = 0
+
+    async def remembered_or_asked(
+        self,
+        session_token: str,
+        ask: Callable[[], Awaitable[identity_pb2.AuthenticateResponse]],
+    ) -> identity_pb2.AuthenticateResponse:
+        """The remembered answer, or identity's (one question per session at a time)."""
+        if self._entries is None:
+            return await ask()
+        key = self._key(session_token)
+        answer = self._entries.get(key)
+        if answer is not None:
+            return answer
+        pending = self._asking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask_and_keep(key, ask, self._generation))
+            self._asking[key] = pending
+        # Shielded: one waiter giving up (its client left) does not cancel the others'.
+        return await asyncio.shield(pending)
+
+    async def _ask_and_keep(
+        self,
+        key: bytes,
+        ask: Callable[[], Awaitable[identity_pb2.AuthenticateResponse]],
+        generation: int,
+    ) -> identity_pb2.AuthenticateResponse:
+        try:
+            answer = await ask()
+            if generation == self._generation and self._entries is not None:
+                self._entries[key] = answer
+            return answer
+        finally:
+            if generation == self._generation:
+                self._asking.pop(key, None)
 
     @staticmethod
     def _key(session_token: str) -> bytes:
@@ -63,6 +109,8 @@ class AuthCache:
             self._entries[self._key(session_token)] = answer
 
     def clear(self) -> None:
+        self._generation += 1
+        self._asking.clear()
         if self._entries is not None:
             self._entries.clear()
 

@@ -65,6 +65,19 @@ async def test_a_cookie_request_with_a_csrf_token_always_asks_identity(cached, d
     assert len(doubles.record.of("Authenticate")) == 3
 
 
+async def test_requests_arriving_while_identity_is_asked_share_its_one_answer(cached, doubles):  # type: ignore[no-untyped-def]
+    replies = await asyncio.gather(*(cached.get("/api/v1/me", headers=ALICE) for _ in range(20)))
+    assert {r.status_code for r in replies} == {200}
+    assert len(doubles.record.of("Authenticate")) == 1
+    # A refusal is shared the same way, and not remembered.
+    doubles.identity.disabled.add("u-bob")
+    replies = await asyncio.gather(*(cached.get("/api/v1/me", headers=BOB) for _ in range(10)))
+    assert {r.status_code for r in replies} == {401}
+    assert len(doubles.record.of("Authenticate")) == 2
+    doubles.identity.disabled.discard("u-bob")
+    assert (await cached.get("/api/v1/me", headers=BOB)).status_code == 200
+
+
 def test_which_requests_change_sessions_or_accounts():
     assert changes_accounts("POST", "/api/v1/auth/logout")
     assert changes_accounts("DELETE", "/api/v1/auth/sessions/s-1")
