@@ -15,7 +15,8 @@ decided at the end:
   .msi, so the stream is searched for the storage that only a message has;
 - plain text must be valid UTF-8 without NUL bytes to its last byte;
 - no file but a ZIP package may end with a ZIP archive (a polyglot such as a
-  GIF or PDF that is also a JAR or ZIP, read from its end).
+  GIF or PDF that is also a JAR or ZIP, read from its end); an Outlook
+  message only not with one appended, as its attachments are stored whole.
 
 The refusals: FileTypeNotAllowed (not a kind Haven accepts, or two at once),
 FileDamaged (cut short or broken), UnsafeArchive (a zip bomb).
@@ -255,7 +256,7 @@ def check_zip_expansion(directory: ZipDirectory, max_unpacked_bytes: int) -> Non
             )
 
 
-def holds_zip_end(tail: bytes, total_size: int) -> bool:
+def holds_zip_end(tail: bytes, total_size: int, at_the_very_end: bool = False) -> bool:
     """Whether a ZIP reader would find an archive at the end of this file.
 
     Readers look for the end record in the last 64 KiB and follow it to a
@@ -264,15 +265,26 @@ def holds_zip_end(tail: bytes, total_size: int) -> bool:
     plausible (one disk, as many entries here as in all) and has a central
     directory before it, or one too large to have been kept, is refused;
     random bytes match that by chance about once in 2**80.
+
+    With `at_the_very_end`, only an end record whose comment runs exactly to
+    the end of the file counts: that is what an appended archive looks like,
+    and what strict readers (Java's, for a JAR) require. A container that
+    stores other files as they are (an Outlook message carrying a .docx) has
+    their end records inside it, followed by more of its own data.
     """
     search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
     end = len(tail)
     while (end := tail.rfind(b"PK\x05\x06", search_from, end)) >= 0:
         if end + _EOCD.size <= len(tail):
-            _, disk, directory_disk, on_disk, count, directory_size, _, _ = _EOCD.unpack_from(
-                tail, end
+            _, disk, directory_disk, on_disk, count, directory_size, _, comment_length = (
+                _EOCD.unpack_from(tail, end)
             )
-            if disk == directory_disk == 0 and on_disk == count:
+            reaches_the_end = end + _EOCD.size + comment_length == len(tail)
+            if (
+                disk == directory_disk == 0
+                and on_disk == count
+                and (reaches_the_end or not at_the_very_end)
+            ):
                 start = end - directory_size
                 if directory_size == 0 or start < 0 and len(tail) < total_size:
                     return True
@@ -399,16 +411,21 @@ class _ZipPackage(_Family):
 class _Structured(_Family):
     """A kind whose format is walked from its first byte to its end (structure.py)."""
 
-    def __init__(self, kind: FileKind, walk: Walk):
+    def __init__(self, kind: FileKind, walk: Walk, tail: _Tail):
         super().__init__([kind])
         self._walk = walk
+        self._tail = tail
 
     def feed(self, chunk: bytes) -> None:
         self._walk.feed(chunk)
 
     def finish(self, total_size: int) -> list[FileKind]:
-        self._walk.finish()
+        self._walk.finish(self._tail.last())
         return self.kinds
+
+    @property
+    def walk_steps(self) -> int:
+        return self._walk.steps
 
 
 class _Pdf(_Family):
@@ -434,13 +451,18 @@ _WALKS: dict[FileKind, tuple[str, str, Callable[[], Steps]]] = {
     WEBP: ("WebP image", "the size its header declares", webp_steps),
     HEIC: ("HEIC image", "the end of its last box", heic_steps),
 }
+# Old GIF writers left a few stray bytes after the trailer (idlelib's tk.gif:
+# 13); browsers ignore them. Any bytes are allowed there, this many, before the
+# padding rule applies: too few for a second file of any kind.
+GIF_JUNK_ALLOWANCE = 64
 
 
 def _signed(kind: FileKind, tail: _Tail) -> _Family:
     if kind is PDF:
         return _Pdf(tail)
     what, end, steps = _WALKS[kind]
-    return _Structured(kind, Walk(what, end, steps()))
+    junk = GIF_JUNK_ALLOWANCE if kind is GIF else 0
+    return _Structured(kind, Walk(what, end, steps(), junk_allowance=junk), tail)
 
 
 class _OleCompound(_Family):
@@ -534,14 +556,21 @@ class ContentSniffer:
             if not self._head:
                 raise FileTypeNotAllowed("the file is empty")
             self._family = self._recognise(complete=True)
+        # An OLE compound file (.msg) stores its attachments as they are, so
+        # only an archive appended to it is refused (see holds_zip_end).
         if not isinstance(self._family, _ZipPackage) and holds_zip_end(
-            self._tail.last(), self._size
+            self._tail.last(), self._size, at_the_very_end=isinstance(self._family, _OleCompound)
         ):
             what = self._family.kinds[0].name.upper() if self._family.kinds else "file"
             raise FileTypeNotAllowed(
                 f"the {what} ends with a ZIP archive: a file that is also an archive is refused"
             )
         return self._choose(self._family.finish(self._size))
+
+    @property
+    def walk_steps(self) -> int:
+        """Steps the structure walk has taken so far (0 for kinds not walked)."""
+        return self._family.walk_steps if isinstance(self._family, _Structured) else 0
 
     def _recognise(self, complete: bool) -> _Family:
         head = bytes(self._head)

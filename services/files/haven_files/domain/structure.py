@@ -10,11 +10,21 @@ if the file goes on (`Maybe`); the `Walk` driver answers it chunk by chunk.
 
 What follows a walk's end is allowed only as a little padding (the NULs,
 0xFF or line ends some writers leave); anything else is a second file.
+
+A crafted file can be made of nothing but the smallest steps (one-byte GIF
+sub-blocks, empty JPEG segments, 8-byte boxes), and every step costs Python
+time on the service's event loop. So the driver takes runs of bytes in bulk
+(fill bytes, entropy-coded data, sub-block chains are passed over in C or in
+one tight loop, not one generator step per byte), and a walk may take only
+STEP_ALLOWANCE steps plus STEPS_PER_MB for each megabyte read so far: far
+more than real files need, and refused as damaged beyond that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import re
+import struct
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from haven_files.domain.errors import FileDamaged, FileTypeNotAllowed
@@ -44,8 +54,31 @@ class Marker:
 
 
 @dataclass(frozen=True, slots=True)
+class Fill:
+    """Pass over 0xFF fill bytes before a JPEG marker; the first other byte is sent back."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubBlocks:
+    """Pass over a GIF's chain of length-prefixed sub-blocks, up to and with its
+    empty terminator."""
+
+
+# Whether what runs from `start` (where the walk stopped) to the end of the
+# file is whole: given the last bytes of the file and its size.
+TrailerCheck = Callable[[bytes, int, int], bool]
+
+
+@dataclass(frozen=True, slots=True)
 class Rest:
-    """Everything up to the end of the file belongs to what is being walked."""
+    """Everything up to the end of the file belongs to what is being walked.
+
+    With `check`, only if the check accepts it at the end: it started `back`
+    bytes before this step (bytes the walk has already read).
+    """
+
+    check: TrailerCheck | None = None
+    back: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +89,7 @@ class Maybe:
     count: int
 
 
-Step = Read | Skip | Marker | Rest | Maybe
+Step = Read | Skip | Marker | Fill | SubBlocks | Rest | Maybe
 # A walk returns the bytes it read past the end (Maybe's answer when it is not
 # the start of something the walk follows), so they count as what follows.
 Steps = Generator[Step, bytes | None, bytes]
@@ -65,22 +98,47 @@ Steps = Generator[Step, bytes | None, bytes]
 PADDING = b"\x00\xff\r\n\t "
 PADDING_ALLOWANCE = 4096
 
+# Steps a walk may take (generator steps, GIF sub-blocks): this many, and this
+# many more per MiB read so far. Real images take far fewer: a GIF's LZW data,
+# in 255-byte sub-blocks, about 4,100 per MiB, an animated one up to about
+# 17,000 per MiB (a terminal recording) or a few thousand frames in a small
+# file; JPEG, PNG and HEIC fewer than a hundred per file. A step costs about a
+# microsecond, so a 20 MiB file of the smallest steps is refused after about
+# half a second of CPU, where walking it all took up to 18 s.
+STEP_ALLOWANCE = 65_536
+STEPS_PER_MB = 24_576
+MB = 1024 * 1024
+
+# In a JPEG's entropy-coded data, 0xFF followed by anything but a stuffed 0x00,
+# a restart marker or more fill is a marker.
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_NOT_FILL = re.compile(rb"[^\xff]")
+
 
 class Walk:
     """Feeds a walk the bytes it asks for; says at the end whether it reached its end."""
 
-    def __init__(self, what: str, end: str, steps: Steps):
+    def __init__(self, what: str, end: str, steps: Steps, junk_allowance: int = 0):
         self.what = what  # "PNG"
         self.end = end  # "its IEND chunk"
+        # Bytes of anything allowed right after the end (then only padding).
+        self.junk_allowance = junk_allowance
         self._steps = steps
         self._step: Step | None = next(steps)
         self._gathered = bytearray()
         self._to_skip = self._step.count if isinstance(self._step, Skip) else 0
         self._after_ff = False  # a Marker step saw 0xFF last, at the end of a chunk
         self.after = 0  # bytes past the end
+        self.steps = 0  # steps taken, against STEP_ALLOWANCE
+        self._step_limit = STEP_ALLOWANCE
+        self._fed = 0  # bytes fed so far
+        self._rest_from: int | None = None  # where a Rest step's trailer starts
 
     def feed(self, chunk: bytes) -> None:
         position, size = 0, len(chunk)
+        start_of_chunk = self._fed
+        self._fed += size
+        self._step_limit = STEP_ALLOWANCE + STEPS_PER_MB * self._fed // MB
         while position < size:
             step = self._step
             if step is None:
@@ -93,11 +151,25 @@ class Walk:
                 if self._to_skip == 0:
                     self._answer(None)
             elif isinstance(step, Rest):
+                if self._rest_from is None:
+                    self._rest_from = start_of_chunk + position - step.back
                 return
             elif isinstance(step, Marker):
                 marker, position = self._find_marker(chunk, position)
                 if marker is not None:
                     self._answer(bytes([marker]))
+            elif isinstance(step, Fill):
+                byte = chunk[position]
+                if byte == 0xFF:  # a run of fill: passed over in C, without a copy
+                    found = _NOT_FILL.search(chunk, position)
+                    if found is None:
+                        return
+                    position = found.start()
+                    byte = chunk[position]
+                position += 1
+                self._answer(bytes((byte,)))
+            elif isinstance(step, SubBlocks):
+                position = self._pass_sub_blocks(chunk, position)
             else:
                 wanted = step.count - len(self._gathered)
                 self._gathered += chunk[position : position + wanted]
@@ -109,27 +181,64 @@ class Walk:
 
     def _find_marker(self, chunk: bytes, position: int) -> tuple[int | None, int]:
         size = len(chunk)
-        while position < size:
-            if not self._after_ff:
-                found = chunk.find(b"\xff", position)
-                if found < 0:
-                    return None, size
-                position = found + 1
-                self._after_ff = True
-                continue
+        if self._after_ff:  # the last chunk ended with 0xFF
             byte = chunk[position]
-            position += 1
-            if byte == 0xFF:
-                continue
+            if byte != 0xFF:
+                self._after_ff = False
+                position += 1
+                if byte != 0x00 and not 0xD0 <= byte <= 0xD7:
+                    return byte, position
+        found = _MARKER.search(chunk, position)
+        if found is not None:
             self._after_ff = False
-            if byte != 0x00 and not 0xD0 <= byte <= 0xD7:
-                return byte, position
-        return None, position
+            return chunk[found.end() - 1], found.end()
+        self._after_ff = size > position and chunk[-1] == 0xFF
+        return None, size
 
-    def finish(self) -> None:
-        """Raises unless the walk reached its end, with no more than padding after it."""
+    def _pass_sub_blocks(self, chunk: bytes, position: int) -> int:
+        """One tight loop over a chain of sub-blocks: a length byte, that many bytes."""
+        size = len(chunk)
+        position += self._to_skip
+        steps, limit = self.steps, self._step_limit
+        while position < size:
+            length = chunk[position]
+            position += 1
+            if length == 0:
+                self.steps = steps
+                self._to_skip = 0
+                self._answer(None)
+                return position
+            steps += 1
+            if steps > limit:
+                self.steps = steps
+                self._too_many_steps()
+            position += length
+        self.steps = steps
+        self._to_skip = position - size
+        return size
+
+    def _too_many_steps(self) -> None:
+        raise damaged(
+            self.what,
+            f"it is made of more than {self._step_limit} blocks for its "
+            f"{self._fed} bytes ({STEP_ALLOWANCE} and {STEPS_PER_MB} per MiB are allowed); "
+            "real files have far fewer",
+        )
+
+    def finish(self, tail: bytes = b"") -> None:
+        """Raises unless the walk reached its end, with no more than padding after it.
+
+        `tail` is the file's last bytes, for a trailer a Rest step must check.
+        """
         if isinstance(self._step, Rest):
+            check, back = self._step.check, self._step.back
             self._step = None
+            start = self._fed - back if self._rest_from is None else self._rest_from
+            if check is not None and not check(tail, self._fed, start):
+                raise FileTypeNotAllowed(
+                    f"more data follows the end of the {self.what}: "
+                    "a file with a second file after it is refused"
+                )
         elif isinstance(self._step, Maybe):
             # The file ended where it might have gone on: a clean end.
             gathered = bytes(self._gathered)
@@ -139,6 +248,9 @@ class Walk:
             raise FileDamaged(f"the {self.what} ends before {self.end}: it looks cut short")
 
     def _answer(self, value: bytes | None) -> None:
+        self.steps += 1
+        if self.steps > self._step_limit:
+            self._too_many_steps()
         try:
             self._step = self._steps.send(value)
         except StopIteration as stop:
@@ -149,12 +261,15 @@ class Walk:
             self._to_skip = self._step.count
             if self._to_skip == 0:
                 self._answer(None)
+        elif isinstance(self._step, SubBlocks):
+            self._to_skip = 0  # what is left of the sub-block being passed over
 
     def _past_end(self, data: bytes) -> None:
         if not data:
             return
+        junk = max(0, self.junk_allowance - self.after)
         self.after += len(data)
-        if self.after > PADDING_ALLOWANCE or data.translate(None, PADDING):
+        if self.after > PADDING_ALLOWANCE or data[junk:].translate(None, PADDING):
             raise FileTypeNotAllowed(
                 f"more data follows the end of the {self.what}: "
                 "a file with a second file after it is refused"
@@ -189,32 +304,27 @@ def _colour_table(flags: int) -> int:
     return 3 * (2 ** ((flags & 0x07) + 1)) if flags & 0x80 else 0
 
 
-def _sub_blocks() -> Generator[Step, bytes | None, None]:
-    while True:
-        size = yield Read(1)
-        assert size is not None
-        if size[0] == 0:
-            return
-        yield Skip(size[0])
-
-
 def gif_steps() -> Steps:
+    """The blocks to the trailer; a GIF whose last image or extension ends at the
+    end of the file, without a trailer, is whole too (browsers show it)."""
     screen = yield Read(13)  # the header and the logical screen descriptor
     assert screen is not None
     yield Skip(_colour_table(screen[10]))
+    images = 0
     while True:
-        introducer = yield Read(1)
+        introducer = yield (Maybe(1) if images else Read(1))
         assert introducer is not None
         if introducer == b"\x3b":
             return b""
         if introducer == b"\x21":  # an extension: its label, then sub-blocks
             yield Skip(1)
-            yield from _sub_blocks()
+            yield SubBlocks()
         elif introducer == b"\x2c":  # an image: its descriptor, colour table, LZW data
             descriptor = yield Read(9)
             assert descriptor is not None
             yield Skip(_colour_table(descriptor[8]) + 1)
-            yield from _sub_blocks()
+            yield SubBlocks()
+            images += 1
         else:
             raise damaged("GIF", f"an unknown block 0x{introducer.hex()}")
 
@@ -232,17 +342,15 @@ def _jpeg_image() -> Generator[Step, bytes | None, None]:
             first = yield Read(1)
             assert first is not None
             if first == b"\xff":
-                marker = 0xFF
+                found = yield Fill()
+                assert found is not None
+                marker = found[0]
             else:
                 # Stray bytes before a marker: libjpeg passes over them with a
                 # warning, and so do phones' and cameras' readers; so does this.
                 found = yield Marker()
                 assert found is not None
                 marker = found[0]
-        while marker == 0xFF:  # fill bytes before a marker
-            byte = yield Read(1)
-            assert byte is not None
-            marker = byte[0]
         if marker == 0xD9:
             return
         if marker in (0xD8, 0x00):
@@ -267,7 +375,8 @@ def _jpeg_image() -> Generator[Step, bytes | None, None]:
 def jpeg_steps() -> Steps:
     """The image, and what phones and cameras put after it: further JPEG images
     (the previews and depth maps of the Multi-Picture Format) or an MP4 video
-    (a motion photo), each walked to its own end."""
+    (a motion photo), each walked to its own end; or Samsung's trailer, which
+    is checked from the end of the file."""
     yield Skip(2)  # SOI
     yield from _jpeg_image()
     while True:
@@ -277,8 +386,56 @@ def jpeg_steps() -> Steps:
             yield from _jpeg_image_after(following)
         elif following[4:8] == b"ftyp":
             return (yield from _boxes_after(following, "JPEG"))
+        elif _samsung_block(following):
+            yield Rest(check=samsung_trailer, back=len(following))
+            return b""
         else:
             return following
+
+
+# Samsung's trailer (ExifTool's Samsung "Trailer" tags), after the last image:
+# data blocks, each `<u16 0><u16 type><u32 name length><name><data>`; then the
+# directory, "SEFH", <u32 version>, <u32 count>, and `count` entries of
+# `<u16 0><u16 type><u32 offset back from SEFH><u32 length>`; then
+# `<u32 directory length>` and "SEFT" end the file. Galaxy phones write it on
+# every photo ("Image_UTC_Data", the capture time) and carry a motion photo's
+# MP4 in it ("MotionPhoto_Data").
+_SEF_BLOCK = struct.Struct("<HHI")
+_SEF_DIRECTORY = struct.Struct("<4sII")
+_SEF_ENTRY = struct.Struct("<HHII")
+_SEF_NAME_LENGTHS = range(1, 256)
+
+
+def _samsung_block(start: bytes) -> bool:
+    """Whether these 8 bytes can be the header of a Samsung trailer's first block."""
+    if len(start) < _SEF_BLOCK.size:
+        return False
+    zero, _, name_length = _SEF_BLOCK.unpack_from(start)
+    return zero == 0 and name_length in _SEF_NAME_LENGTHS
+
+
+def samsung_trailer(tail: bytes, total_size: int, start: int) -> bool:
+    """Whether the file ends with a Samsung trailer whose directory lists blocks that
+    begin at `start` (where the images ended) and all lie before the directory."""
+    if len(tail) < 8 or tail[-4:] != b"SEFT":
+        return False
+    length = int.from_bytes(tail[-8:-4], "little")
+    directory = len(tail) - 8 - length
+    if directory < 0 or length < _SEF_DIRECTORY.size:
+        return False
+    signature, _, count = _SEF_DIRECTORY.unpack_from(tail, directory)
+    if signature != b"SEFH" or not count or _SEF_DIRECTORY.size + count * _SEF_ENTRY.size > length:
+        return False
+    directory_in_file = total_size - len(tail) + directory
+    first = directory_in_file
+    for index in range(count):
+        _, _, back, size = _SEF_ENTRY.unpack_from(
+            tail, directory + _SEF_DIRECTORY.size + index * _SEF_ENTRY.size
+        )
+        if back > directory_in_file - start or size > back:
+            return False  # a block before the images' end, or running into the directory
+        first = min(first, directory_in_file - back)
+    return first == start
 
 
 def _jpeg_image_after(start: bytes) -> Generator[Step, bytes | None, None]:
