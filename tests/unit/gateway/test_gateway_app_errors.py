@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from haven_gateway.app import create_app
-from haven_gateway.settings import GatewaySettings
-
-# Nothing listens here: these answers must not depend on any service.
-NOWHERE = "127.0.0.1:9"
+from .conftest import gateway_without_services
 
 
 @pytest.fixture
 async def client():
-    app = create_app(
-        GatewaySettings(
-            identity_addr=NOWHERE,
-            incidents_addr=NOWHERE,
-            notifications_addr=NOWHERE,
-            files_addr=NOWHERE,
-        )
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield client
+    async with gateway_without_services() as client:
+        yield client
 
 
 async def test_malformed_json_is_a_400_bad_request(client):
@@ -111,29 +96,17 @@ async def test_healthz_answers_without_any_service(client):
 
 
 async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed():
-    app = create_app(
-        GatewaySettings(
-            identity_addr=NOWHERE,
-            incidents_addr=NOWHERE,
-            notifications_addr=NOWHERE,
-            files_addr=NOWHERE,
-            max_body_bytes=1000,
-        )
-    )
-    transport = httpx.ASGITransport(app=app)
-
     async def streamed():
         for _ in range(10):
             yield b'{"email": "' + b"a" * 200
 
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            declared = await client.post("/api/v1/auth/login", json={"email": "a" * 2000})
-            chunked = await client.post(
-                "/api/v1/auth/login",
-                content=streamed(),
-                headers={"content-type": "application/json"},
-            )
+    async with gateway_without_services(max_body_bytes=1000) as client:
+        declared = await client.post("/api/v1/auth/login", json={"email": "a" * 2000})
+        chunked = await client.post(
+            "/api/v1/auth/login",
+            content=streamed(),
+            headers={"content-type": "application/json"},
+        )
     for response in (declared, chunked):
         assert response.status_code == 413
         assert response.json()["code"] == "payload_too_large"

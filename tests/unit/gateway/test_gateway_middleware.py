@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 import structlog
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from haven_gateway.app import create_app
-from haven_gateway.settings import GatewaySettings
 from haven_runtime.tracing import add_trace_ids
 
-# Nothing listens here: none of these answers needs a service.
-NOWHERE = "127.0.0.1:9"
+from .conftest import gateway_without_services
 
 
 @pytest.fixture
 async def client():
-    app = create_app(
-        GatewaySettings(
-            identity_addr=NOWHERE,
-            incidents_addr=NOWHERE,
-            notifications_addr=NOWHERE,
-            files_addr=NOWHERE,
-            max_body_bytes=1000,
-        )
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield client
+    async with gateway_without_services(max_body_bytes=1000) as client:
+        yield client
 
 
 def requests_counted(method: str, route: str, status: str) -> float:
