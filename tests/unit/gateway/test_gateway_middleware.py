@@ -7,8 +7,9 @@ import secrets
 import pytest
 import structlog
 from prometheus_client import REGISTRY
-from structlog.testing import capture_logs
+from structlog.testing import CapturingLogger
 
+from haven_gateway import request_context
 from haven_runtime.tracing import add_trace_ids
 
 from .conftest import gateway_without_services
@@ -67,14 +68,36 @@ async def test_every_answer_carries_the_request_id_and_the_no_store_and_nosniff_
         assert response.headers["x-content-type-options"] == "nosniff", path
 
 
-async def test_the_access_log_line_carries_the_callers_trace_and_the_request_id(client):
+async def test_the_access_log_line_carries_the_callers_trace_and_the_request_id(
+    client, monkeypatch
+):
     trace_id = secrets.token_hex(16)
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
-    # The processors that stamp the request's context and trace on every line.
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars, add_trace_ids]) as lines:
-        response = await client.get(
-            "/api/v1/me", headers={"traceparent": traceparent, "X-Request-ID": "req-7"}
-        )
+    # The gateway's access logger, with the processors that stamp the request's
+    # context and trace on every line, writing to a list. (Not capture_logs:
+    # structlog caches a logger on first use, so once any earlier test has
+    # configured logging, reconfiguring it here would not reach this one.)
+    captured = CapturingLogger()
+    monkeypatch.setattr(
+        request_context,
+        "log",
+        structlog.wrap_logger(
+            captured,
+            processors=[structlog.contextvars.merge_contextvars, add_trace_ids],
+            wrapper_class=structlog.make_filtering_bound_logger(0),
+        ),
+    )
+    response = await client.get(
+        "/api/v1/me", headers={"traceparent": traceparent, "X-Request-ID": "req-7"}
+    )
+    lines = [
+        {
+            "event": c.args[0] if c.args else c.kwargs.get("event"),
+            "log_level": c.method_name,
+            **c.kwargs,
+        }
+        for c in captured.calls
+    ]
     assert response.status_code == 401
     access = [line for line in lines if line.get("event") == "http"]
     assert len(access) == 1, lines
