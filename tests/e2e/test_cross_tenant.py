@@ -290,6 +290,14 @@ def fill_school(client: httpx.Client, trust: Trust, school: School) -> None:
         return [a for a in items if a["incident_id"] == incident["id"]]
 
     [alert] = wait_for(dsl_alert)
+
+    def file_attached() -> bool:
+        # The files service attaches the file when it handles the incident's
+        # event: wait, so that the owners' view below does not change under us.
+        incident_now = ok(client.get(f"/api/v1/incidents/{incident['id']}", headers=dsl.plain))
+        return all(f["filename"] is not None for f in incident_now["files"])
+
+    wait_for(file_attached)
     [session] = [
         s
         for s in ok(client.get("/api/v1/auth/sessions", headers=staff.plain))["items"]
