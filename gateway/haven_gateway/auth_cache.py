@@ -99,11 +99,6 @@ class AuthCache:
     def _key(session_token: str) -> bytes:
         return hashlib.sha256(session_token.encode()).digest()
 
-    def get(self, session_token: str) -> identity_pb2.AuthenticateResponse | None:
-        if self._entries is None:
-            return None
-        return self._entries.get(self._key(session_token))
-
     def put(self, session_token: str, answer: identity_pb2.AuthenticateResponse) -> None:
         if self._entries is not None:
             self._entries[self._key(session_token)] = answer
