@@ -190,7 +190,7 @@ class EventConsumer:
                 continue
             batch.append(delivery)
         if len(batch) == 1:
-            await self.handle(batch[0].msg)  # nothing to share a transaction with
+            await self._handle_alone(batch[0])  # nothing to share a transaction with
             return
         while batch:
             try:
@@ -219,7 +219,7 @@ class EventConsumer:
                     events=len(batch),
                 )
                 for delivery in batch:
-                    await self.handle(delivery.msg)
+                    await self._handle_alone(delivery)
                 return
         for delivery in batch:  # after the commit, never before
             if delivery.error is None:
@@ -307,20 +307,11 @@ class EventConsumer:
         # Write what the handler changed now, so that a failure is its own.
         await uow.session.flush()
 
-    async def handle(self, msg: Any) -> None:
-        """Handle one message in a transaction of its own."""
-        delivery = _Delivery(msg, delivered=msg.metadata.num_delivered if msg.metadata else 1)
-        try:
-            delivery.envelope = EventEnvelope.FromString(msg.data)
-        except Exception as error:  # noqa: BLE001 - a message that is no envelope
-            await self._retry_later(msg, delivery.delivered, error)
-            return
-        entry = self.handlers.get(delivery.envelope.type)
+    async def _handle_alone(self, delivery: _Delivery) -> None:
+        """Handle one parsed message of a type this consumer knows, in a transaction of its own."""
+        msg = delivery.msg
+        payload_type, handler = self.handlers[delivery.envelope.type]
         with self._event_context(delivery):
-            if entry is None:
-                await msg.ack()
-                return
-            payload_type, handler = entry
             while True:
                 try:
                     event = open_envelope(delivery.envelope, payload_type)
