@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterable
 
 # Ports Haven's own processes bind (gateway, gRPC services): never hand them out.
 RESERVED_PORTS: frozenset[int] = frozenset({8080, 50051, 50052, 50053, 50054})
@@ -36,6 +37,18 @@ def free_port(host: str = LOOPBACK) -> int:
                 _handed_out.add(port)
                 return port
     raise RuntimeError("could not find a free TCP port")
+
+
+def reserve(ports: Iterable[int]) -> None:
+    """Never hand out ``ports`` from :func:`free_port` in this process.
+
+    A stack's fixed ports (its gateway, each service and each replica) are not
+    listened on until its processes start, after its servers have picked their
+    own ports; SeaweedFS alone asks for eight.  Without this one of those could
+    take a replica's port, and the replica would fail to start.
+    """
+    with _lock:
+        _handed_out.update(ports)
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

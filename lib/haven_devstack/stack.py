@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from haven_devstack.nats import LocalNats
-from haven_devstack.ports import free_port
+from haven_devstack.ports import free_port, port_is_free, reserve
 from haven_devstack.postgres import LocalPostgres, ensure_database_sync
 from haven_devstack.seaweed import LocalS3
 from haven_devstack.secrets import DevSecrets, load_or_create
@@ -121,6 +121,8 @@ class Stack:
                 free_port() if free_replica_ports else base + REPLICA_PORT_STEP * k
                 for k in range(1, count)
             ]
+        # Keep the servers started below (SeaweedFS picks eight ports) off our own.
+        reserve([*asdict(ports).values(), *(p for v in self.service_ports.values() for p in v)])
         self.external_postgres = postgres_url.rstrip("/") if postgres_url else None
         self.postgres: LocalPostgres | None = None
         self.nats = LocalNats(self.state_dir / "nats", ports.nats)
@@ -154,7 +156,22 @@ class Stack:
     def database_url(self, service: str) -> str:
         return f"{self.postgres_url}/{self.database_prefix}_{service}"
 
+    def own_ports(self) -> dict[str, int]:
+        """The port each of Haven's own processes (not the servers) will listen on."""
+        ports = {"gateway": self.ports.http}
+        for service in SERVICES:
+            ports.update(zip(self.replica_names(service), self.service_ports[service], strict=True))
+        return ports
+
     def start_infrastructure(self) -> None:
+        busy = {name: port for name, port in self.own_ports().items() if not port_is_free(port)}
+        if busy:
+            taken = ", ".join(f"{port} ({name})" for name, port in busy.items())
+            raise RuntimeError(
+                f"port(s) {taken} already in use: stop what listens there or choose other "
+                "ports (HAVEN_HTTP_PORT, HAVEN_DEV_<SERVICE>_PORT; replica k listens on "
+                f"the service's port + {REPLICA_PORT_STEP} * (k - 1))"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.maildir.mkdir(exist_ok=True)
         self.secrets = load_or_create(self.state_dir / "secrets.json")

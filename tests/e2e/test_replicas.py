@@ -44,8 +44,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from haven_devstack.accounts import register_and_log_in
 from haven_devstack.background import BackgroundStack, background_stack
+from haven_devstack.ports import port_is_free
 from haven_devstack.smtp_sink import read_messages
-from haven_devstack.stack import SERVICES, StackPorts
+from haven_devstack.stack import REPLICA_PORT_STEP, SERVICES, StackPorts
 from haven_runtime.events import STREAM
 
 from .mailbox import wait_for
@@ -399,6 +400,8 @@ def test_haven_dev_run_starts_the_replicas_asked_for(tmp_path: Path) -> None:
     """`make run` with HAVEN_DEV_REPLICAS (or `haven dev run --replicas`): N processes
     of a service, each on its own port, all stopped by Ctrl-C."""
     ports = StackPorts.free()
+    while not port_is_free(ports.files + REPLICA_PORT_STEP):  # the second replica's port
+        ports = StackPorts.free()
     env = {**os.environ, "HAVEN_STATE_DIR": str(tmp_path / "var")}
     env.pop("HAVEN_POSTGRES_URL", None)
     for f in fields(ports):
@@ -430,8 +433,14 @@ def test_haven_dev_run_starts_the_replicas_asked_for(tmp_path: Path) -> None:
         state = json.loads((tmp_path / "var" / "stack.json").read_text())
         assert state["replicas"]["files"] == [ports.files, ports.files + 100]
         assert state["replicas"]["identity"] == [ports.identity]
+
         # Both files replicas answer gRPC health checks on their own ports.
-        wait_for(lambda: all(serving(p) for p in state["replicas"]["files"]), timeout=60)
+        def both_serving() -> bool:
+            if process.poll() is not None:  # the supervisor stops all when one exits
+                raise AssertionError(f"haven dev run stopped:\n{process.communicate()[0][-4000:]}")
+            return all(serving(p) for p in state["replicas"]["files"])
+
+        wait_for(both_serving, timeout=60)
     finally:
         output = interrupt_and_check_nothing_is_left(process) if process.poll() is None else ""
     assert f"files: 2 replicas on ports {ports.files}, {ports.files + 100}" in output

@@ -278,3 +278,31 @@ def test_supervisor_stops_children_on_sigterm() -> None:
     assert "got SIGTERM, stopping" in out.getvalue()
     pid = int(out.getvalue().split("pid ")[1].split(")")[0])
     assert_gone(pid)
+
+
+def test_a_stack_keeps_its_own_ports_from_the_servers_and_refuses_taken_ones(
+    tmp_path: Path,
+) -> None:
+    """Replica ports are fixed (the service's port + 100 per replica) but nobody listens on
+    them until the services start: ports handed to servers meanwhile (SeaweedFS picks
+    eight) must avoid them, and a port already taken is named before anything starts."""
+    import socket
+
+    from haven_devstack.stack import Stack, StackPorts
+
+    ports = StackPorts.free()
+    stack = Stack(tmp_path / "var", ports, replicas={"files": 2})
+    replica_port = stack.service_ports["files"][1]
+    assert replica_port == ports.files + 100
+    # free_port() asks the kernel, which cannot be steered onto a given port: check the
+    # set it consults instead.
+    from haven_devstack import ports as port_picking
+
+    assert set(stack.own_ports().values()) <= port_picking._handed_out
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", replica_port))
+        taken.listen()
+        with pytest.raises(RuntimeError, match=rf"port\(s\) {replica_port} \(files-2\) already"):
+            stack.start_infrastructure()
+    assert not (tmp_path / "var").exists()  # nothing started, nothing written
