@@ -118,8 +118,7 @@ async def authenticated(
 
     if needs_csrf:
         # A CSRF token is checked by identity against the session, so it always asks.
-        answer = await ask()
-        cache.put(session_token, answer)
+        answer = await cache.asked_afresh(session_token, ask)
     else:
         answer = await cache.remembered_or_asked(session_token, ask)
     if needs_csrf and not (csrf_token and answer.csrf_valid):

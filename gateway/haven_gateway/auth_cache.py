@@ -99,9 +99,18 @@ class AuthCache:
     def _key(session_token: str) -> bytes:
         return hashlib.sha256(session_token.encode()).digest()
 
-    def put(self, session_token: str, answer: identity_pb2.AuthenticateResponse) -> None:
-        if self._entries is not None:
+    async def asked_afresh(
+        self,
+        session_token: str,
+        ask: Callable[[], Awaitable[identity_pb2.AuthenticateResponse]],
+    ) -> identity_pb2.AuthenticateResponse:
+        """Identity's answer, always asked (it checks a CSRF token), and remembered for the
+        session's other requests unless the memory was emptied while identity was asked."""
+        generation = self._generation
+        answer = await ask()
+        if generation == self._generation and self._entries is not None:
             self._entries[self._key(session_token)] = answer
+        return answer
 
     def clear(self) -> None:
         self._generation += 1
