@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 
+import pytest
+from aiosmtpd.controller import Controller
 from nats.js import JetStreamContext
 
+from haven_devstack.ports import free_port
 from haven_notifications.adapters.email_queue import EmailQueue, queue_email
+from haven_notifications.adapters.smtp import SmtpMailer
+from haven_notifications.domain.delivery import RetryPolicy
 from haven_notifications.domain.emails import EmailKind, OutgoingEmail
+from haven_notifications.service_layer.email_dispatcher import EmailDispatcher
 from haven_runtime.db import Database
 
 from .conftest import (
@@ -224,3 +233,91 @@ async def test_renewing_and_releasing_a_batch_touch_only_the_emails_still_this_s
         assert (rows[mine.id]["status"], rows[mine.id]["attempts"]) == ("sending", 1)
     finally:
         await database.dispose()
+
+
+class SlowRelay:
+    """A real SMTP server (aiosmtpd) that takes the first message and then sits on its
+    answer, as an overloaded relay does; later messages are answered at once."""
+
+    def __init__(self, answer_after_seconds: float):
+        self.answer_after_seconds = answer_after_seconds
+        self.messages: list[EmailMessage] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]  # noqa: N802 - aiosmtpd's hook
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))  # type: ignore[arg-type]
+        if len(self.messages) == 1:
+            await asyncio.sleep(self.answer_after_seconds)
+        return "250 OK"
+
+    def __enter__(self) -> SlowRelay:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+
+async def test_a_try_that_outlasts_its_cut_off_is_recorded_unknown_and_sent_again_same_message_id(
+    start_notifications: StartNotifications, stopped_mailbox: Mailbox
+) -> None:
+    """Each SMTP step has its own timeout, so a relay answering every step just in time
+    could hold a try for ever; the dispatcher cuts the whole try off (at twice the
+    timeout plus 5 s; 1 s here) so it ends while the email's lease is still its own."""
+    notifications = await start_notifications(smtp_port=stopped_mailbox.port)
+    await notifications.stop()  # its tables are made; a dispatcher is driven by hand below
+    settings = notifications.service.settings
+    database = Database(notifications.database_url)
+    address = f"{uuid.uuid4().hex[:8]}@school.example"
+    try:
+        async with database.sessions() as session, session.begin():
+            await queue_email(
+                session,
+                OutgoingEmail(EmailKind.INCIDENT_ALERT, address, "Alert", "Log in.", "<p>x</p>"),
+            )
+        with SlowRelay(answer_after_seconds=4.0) as relay:
+            dispatcher = EmailDispatcher(
+                EmailQueue(database, message_id_domain="haven.school.example"),
+                SmtpMailer(settings.model_copy(update={"smtp_port": relay.port})),
+                RetryPolicy(max_attempts=5, base_seconds=0.05, cap_seconds=0.1),
+                listen_url=database.url,
+                sender=settings.smtp_from,
+                send_timeout_seconds=5.0,  # no single step times out
+                try_cutoff_seconds=1.0,
+            )
+            assert await dispatcher.dispatch_due() == 1
+            [attempt] = await notifications.attempts_for(address)
+            assert attempt["outcome"] == "unknown"
+            assert "cut off" in attempt["error"]
+            [row] = await notifications.emails_to(address)
+            assert row["status"] == "queued"  # to be tried again: the relay may have it
+
+            async def sent_again() -> bool:
+                await dispatcher.dispatch_due()
+                [row] = await notifications.emails_to(address)
+                return row["status"] == "sent"
+
+            await eventually(sent_again, what="the second try")
+            outcomes = [a["outcome"] for a in await notifications.attempts_for(address)]
+            assert outcomes == ["unknown", "sent"]
+            # The relay took both; a recipient's mail system can tell them apart by the
+            # Message-ID, the same on both.
+            assert [m["To"] for m in relay.messages] == [address, address]
+            assert relay.messages[0]["Message-ID"] == relay.messages[1]["Message-ID"]
+            assert relay.messages[0]["Message-ID"] == row["message_id"]
+    finally:
+        await database.dispose()
+
+
+def test_a_try_is_always_cut_off_before_its_lease_ends() -> None:
+    with pytest.raises(ValueError, match="before the lease"):
+        EmailDispatcher(
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            RetryPolicy(max_attempts=5, base_seconds=1, cap_seconds=2),
+            listen_url="postgresql://unused",
+            sender="x@example.org",
+            send_timeout_seconds=5.0,
+            try_cutoff_seconds=60.0,
+        )
