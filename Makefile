@@ -17,7 +17,7 @@ help:
 	@echo "make run     start PostgreSQL, NATS, S3, the mail sink, the four services and the gateway"
 	@echo "make test    install everything and run every test"
 	@echo "make protos  regenerate lib/haven from protos/"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff (checks and formatting) and mypy"
 	@echo "make migrate apply every service's migrations to the running stack"
 
 $(BIN)/python:
@@ -48,6 +48,8 @@ migrate: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy lib services gateway
 
 format: install
 	$(BIN)/ruff format .

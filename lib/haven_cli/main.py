@@ -88,7 +88,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         if os.environ.get("HAVEN_DATABASE_URL") and len(chosen) > 1:
             raise CommandError("with HAVEN_DATABASE_URL set, name exactly one service")
         package = importlib.import_module(f"haven_{service}")
-        upgrade(Path(package.__file__).parent / "migrations", database_url_for(service))
+        upgrade(Path(package.__path__[0]) / "migrations", database_url_for(service))
         print(f"{service}: migrations applied")
     return 0
 

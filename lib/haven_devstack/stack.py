@@ -251,7 +251,7 @@ class Stack:
     def processes(self) -> list[tuple[str, list[str], dict[str, str]]]:
         """(name, argv, extra environment) of every process `make run` supervises."""
         python = sys.executable
-        specs = [
+        specs: list[tuple[str, list[str], dict[str, str]]] = [
             (
                 "mail",
                 [

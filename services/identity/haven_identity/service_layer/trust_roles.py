@@ -91,8 +91,11 @@ async def grant_trust_role(
                 .on_conflict_do_nothing(index_elements=[User.email])
                 .returning(User.id)
             )
-            user_id = created_id or await uow.session.scalar(
-                select(User.id).where(User.email == email)
+            user_id = (
+                created_id
+                or (
+                    await uow.session.execute(select(User.id).where(User.email == email))
+                ).scalar_one()
             )
         added = await uow.session.scalar(
             pg_insert(TrustRole)
