@@ -87,6 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         auth_cache=app.state.auth_cache,
         max_body_bytes=settings.max_body_bytes,
         body_limit_exempt=is_file_upload,
+        max_in_flight=settings.max_requests_in_flight,
     )
     install_problem_handlers(app)
     for module in (
