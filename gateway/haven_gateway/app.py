@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from haven_gateway import web
+from haven_gateway.admission import Admission
 from haven_gateway.auth_cache import AuthCache
 from haven_gateway.field_paths import field_errors
 from haven_gateway.inputs import storable_parameters
@@ -50,7 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Channels belong to the running event loop, so they open here, not at import.
-        app.state.peers = Peers(settings)
+        app.state.peers = Peers(settings, app.state.admission)
         try:
             yield
         finally:
@@ -72,6 +73,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds, settings.auth_cache_entries)
+    app.state.admission = Admission(settings.max_requests_in_flight)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -87,7 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         auth_cache=app.state.auth_cache,
         max_body_bytes=settings.max_body_bytes,
         body_limit_exempt=is_file_upload,
-        max_in_flight=settings.max_requests_in_flight,
+        admission=app.state.admission,
     )
     install_problem_handlers(app)
     for module in (

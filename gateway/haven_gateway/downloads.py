@@ -31,6 +31,7 @@ class DownloadInterrupted(Exception):
 
 
 async def download_response(peers: Peers, token: str, file_id: str) -> StreamingResponse:
+    peers.admission.admit()
     call: Any = peers.files.Download(
         files_pb2.DownloadRequest(file_id=file_id),
         timeout=peers.settings.transfer_deadline_seconds,

@@ -18,6 +18,7 @@ from haven.files.v1 import files_pb2_grpc
 from haven.identity.v1 import identity_pb2_grpc
 from haven.incidents.v1 import incidents_pb2_grpc
 from haven.notifications.v1 import notifications_pb2_grpc
+from haven_gateway.admission import Admission
 from haven_gateway.problems import problem_from_remote
 from haven_gateway.settings import GatewaySettings
 from haven_runtime.clients import call_metadata, channel
@@ -31,8 +32,10 @@ SERVICE_NAMES = ("identity", "incidents", "notifications", "files")
 class Peers:
     """Channels and stubs, opened at start-up and closed at shutdown."""
 
-    def __init__(self, settings: GatewaySettings):
+    def __init__(self, settings: GatewaySettings, admission: Admission | None = None):
         self.settings = settings
+        # Every call first takes its request's place among those waiting on the services.
+        self.admission = admission or Admission(0)
         self.channels: dict[str, grpc.aio.Channel] = {
             "identity": channel(settings.identity_addr),
             "incidents": channel(settings.incidents_addr),
@@ -60,8 +63,10 @@ class Peers:
         """Call `method` with a deadline; raise the client's Problem if it fails.
 
         `token` is the caller's internal token ("" for the public calls made
-        before anyone is authenticated).
+        before anyone is authenticated). Raises 503 overloaded, without calling,
+        when the request has no place yet and none is free (admission.py).
         """
+        self.admission.admit()
         try:
             return await method(
                 request,

@@ -2,8 +2,9 @@
 
 In the order it happens: the request's trace (continuing the client's
 `traceparent`), identity-header stripping, the request id (and structlog's
-request context), the limit on requests in flight, the body limit, the auth
-cache's forgetting after account changes, the response headers every answer
+request context), the request's place among those waiting on the services
+(admission.py), the body limit, the auth cache's forgetting after account
+changes, the response headers every answer
 carries, a last-resort problem+json 500, the request's metrics and its
 access-log line.
 
@@ -26,6 +27,7 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from haven_gateway.admission import Admission
 from haven_gateway.auth_cache import AuthCache, changes_accounts
 from haven_gateway.body_limit import with_body_limit
 from haven_gateway.problems import Problem
@@ -50,11 +52,6 @@ IDENTITY_HEADERS = frozenset(
 )
 
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
-# Kubernetes' probes: answered even when the process is full, or a busy pod
-# would be restarted for being busy.
-NEVER_SHED = QUIET_PATHS
-
-OVERLOADED_RETRY_AFTER_SECONDS = 1
 
 
 def client_address(request: Request) -> str:
@@ -116,12 +113,9 @@ class RequestContextMiddleware:
     (body_limit.py) except where `body_limit_exempt` says the route limits its
     own (file uploads).
 
-    `max_in_flight` (0: no limit) is how many requests this process works on at
-    once. One more is answered at once with 503 `overloaded` and Retry-After,
-    rather than queued behind the others: past that many, a request would wait
-    longer than the services' deadline allows (requests in flight = rate x time
-    each takes), so a client is better told to come back, and the process keeps
-    its time for the requests it took. The probes (NEVER_SHED) always pass.
+    `admission` (admission.py) counts the requests waiting on the services: a
+    request takes its place at its first call to a service, and gives it back
+    here when it ends.
     """
 
     def __init__(
@@ -131,14 +125,13 @@ class RequestContextMiddleware:
         auth_cache: AuthCache | None = None,
         max_body_bytes: int | None = None,
         body_limit_exempt: Callable[[Scope], bool] | None = None,
-        max_in_flight: int = 0,
+        admission: Admission | None = None,
     ):
         self.app = app
         self.auth_cache = auth_cache
         self.max_body_bytes = max_body_bytes
         self.body_limit_exempt = body_limit_exempt
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -195,17 +188,10 @@ class RequestContextMiddleware:
 
         max_bytes = self.max_body_bytes
         exempt = self.body_limit_exempt
-        shed = (
-            self.max_in_flight > 0
-            and self.in_flight >= self.max_in_flight
-            and path not in NEVER_SHED
-        )
-        if not shed:
-            self.in_flight += 1
+        admission = self.admission
+        place = admission.begin() if admission is not None else None
         try:
-            if shed:
-                await OVERLOADED.response()(scope, receive, send_answer)
-            elif max_bytes is not None and not (exempt is not None and exempt(scope)):
+            if max_bytes is not None and not (exempt is not None and exempt(scope)):
                 await with_body_limit(self.app, scope, receive, send_answer, max_bytes)
             else:
                 await self.app(scope, receive, send_answer)
@@ -216,9 +202,9 @@ class RequestContextMiddleware:
             problem = Problem(500, "internal_error", "Something went wrong on our side.")
             await problem.response()(scope, receive, send_answer)
         finally:
-            if not shed:
-                self.in_flight -= 1
-            route = "shed" if shed else getattr(scope.get("route"), "path", None) or "unmatched"
+            if admission is not None and place is not None:
+                admission.end(place)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
             observe_http(method, route, status or 500, started)
             if path not in QUIET_PATHS:
                 log.info(
@@ -231,12 +217,5 @@ class RequestContextMiddleware:
             ctx.request_id.reset(token)
             ctx.client_address.reset(address_token)
 
-
-OVERLOADED = Problem(
-    503,
-    "overloaded",
-    "Haven has more requests than it can answer just now; try again in a moment.",
-    headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_SECONDS)},
-)
 
 _TRACE_FIELDS = frozenset(field.encode("latin-1") for field in tracing.FIELDS)

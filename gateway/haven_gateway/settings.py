@@ -36,8 +36,8 @@ class GatewaySettings(HavenSettings):
     # How long identity's answer for a session is reused (auth_cache.py); 0: ask every time.
     auth_cache_seconds: float = Field(2.0, ge=0, le=60)
     auth_cache_entries: int = Field(10_000, ge=1)
-    # Requests one gateway process works on at once; one more is answered 503
-    # `overloaded` at once (request_context.py). 0: no limit.
+    # Requests one gateway process may have waiting on the services; the next
+    # that would call one is answered 503 `overloaded` at once (admission.py). 0: no limit.
     max_requests_in_flight: int = Field(256, ge=0)
 
     @model_validator(mode="after")

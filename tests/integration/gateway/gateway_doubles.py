@@ -8,6 +8,7 @@ is the standard one. The whole stack end to end is tested in tests/e2e.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,9 +113,13 @@ class Identity(SecurityRpcs, identity_pb2_grpc.IdentityServiceServicer):
         self.soft_keys = SoftKeys(enrolled={"u-alice", "u-dee"})
         self.disabled: set[str] = set()
         self.locked = {"locked@school.org"}
+        # Set, Authenticate waits for it: a slow identity.
+        self.hold: asyncio.Event | None = None
 
     async def Authenticate(self, request, context):
         self.record.add("Authenticate", request, context)
+        if self.hold is not None:
+            await self.hold.wait()
         session = self.sessions.get(request.session_token)
         if session is None or session.user.id in self.disabled:
             raise Unauthenticated("session unknown or ended")

@@ -1,5 +1,6 @@
-"""A gateway process working on as many requests as it may answers one more with 503
-`overloaded` at once, rather than queueing it; the probes always pass."""
+"""A request takes one place among those waiting on the services at its first call, gives
+it back when it ends (however it ends), and finding none free is refused with 503
+`overloaded` before the call is made."""
 
 from __future__ import annotations
 
@@ -7,92 +8,98 @@ import asyncio
 
 import httpx
 
+from haven_gateway.admission import Admission
 from haven_gateway.app import create_app
 from haven_gateway.request_context import RequestContextMiddleware
 from haven_gateway.settings import GatewaySettings
 
 
-class HeldApp:
-    """An ASGI app whose requests wait until released (a slow service), except /boom."""
+class CallingApp:
+    """An ASGI app standing for the gateway's routes: /call/N makes N service calls
+    (each first admitted) and then waits until released; /boom fails after its call."""
 
-    def __init__(self) -> None:
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
         self.release = asyncio.Event()
-        self.started = 0
+        self.calling = 0
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["path"] == "/boom":
+        from haven_gateway.problems import Problem
+
+        try:
+            for _ in range(int(scope["path"].rsplit("/", 1)[-1] or 1)):
+                self.admission.admit()
+        except Problem as problem:
+            await problem.response()(scope, receive, send)
+            return
+        if scope["path"].startswith("/boom"):
             raise RuntimeError("boom")
-        self.started += 1
-        if scope["path"] not in ("/healthz", "/readyz"):
-            await self.release.wait()
+        self.calling += 1
+        await self.release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def started(app: HeldApp, count: int) -> None:
-    for _ in range(200):
-        if app.started >= count:
+async def started(app: CallingApp, count: int) -> None:
+    for _ in range(400):
+        if app.calling >= count:
             return
         await asyncio.sleep(0.005)
-    raise AssertionError(f"only {app.started} of {count} requests reached the app")
+    raise AssertionError(f"only {app.calling} of {count} requests got as far as their calls")
 
 
-async def test_one_request_more_than_the_limit_is_refused_at_once_and_the_rest_go_on() -> None:
-    app = HeldApp()
-    middleware = RequestContextMiddleware(app, max_in_flight=2)
-    transport = httpx.ASGITransport(app=middleware)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        held = [asyncio.ensure_future(client.get(f"/api/v1/me?n={n}")) for n in range(2)]
+def client_for(admission: Admission) -> tuple[CallingApp, httpx.AsyncClient]:
+    app = CallingApp(admission)
+    transport = httpx.ASGITransport(app=RequestContextMiddleware(app, admission=admission))
+    return app, httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+
+async def test_one_place_per_request_however_many_calls_it_makes() -> None:
+    admission = Admission(2)
+    app, client = client_for(admission)
+    async with client:
+        held = [asyncio.ensure_future(client.get("/call/3")) for _ in range(2)]
         await started(app, 2)
-
-        refused = await client.post(
-            "/api/v1/incidents", json={"summary": "x"}, headers={"X-Request-ID": "req-9"}
-        )
-        assert refused.status_code == 503
-        assert refused.headers["content-type"] == "application/problem+json"
+        assert admission.holding == 2
+        refused = await client.get("/call/1")
+        assert (refused.status_code, refused.json()["code"]) == (503, "overloaded")
         assert refused.headers["retry-after"] == "1"
-        assert refused.headers["x-request-id"] == "req-9"
-        assert refused.json()["code"] == "overloaded"
-        assert app.started == 2  # never reached the app
-
-        # Kubernetes' probes are answered all the same.
-        assert (await client.get("/healthz")).status_code == 200
-        assert (await client.get("/readyz")).status_code == 200
-
         app.release.set()
         assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
-        assert middleware.in_flight == 0
-        assert (await client.get("/api/v1/me")).status_code == 200
+        assert admission.holding == 0
 
 
 async def test_a_request_that_failed_gives_its_place_back() -> None:
-    app = HeldApp()
+    admission = Admission(1)
+    app, client = client_for(admission)
     app.release.set()
-    middleware = RequestContextMiddleware(app, max_in_flight=1)
-    transport = httpx.ASGITransport(app=middleware)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+    async with client:
         for _ in range(3):
-            assert (await client.get("/boom")).status_code == 500
-        assert middleware.in_flight == 0
-        assert (await client.get("/api/v1/me")).status_code == 200
+            assert (await client.get("/boom/1")).status_code == 500
+        assert admission.holding == 0
+        assert (await client.get("/call/1")).status_code == 200
 
 
 async def test_no_limit_when_it_is_zero() -> None:
-    app = HeldApp()
-    transport = httpx.ASGITransport(app=RequestContextMiddleware(app, max_in_flight=0))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        held = [asyncio.ensure_future(client.get("/api/v1/me")) for _ in range(50)]
+    admission = Admission(0)
+    app, client = client_for(admission)
+    async with client:
+        held = [asyncio.ensure_future(client.get("/call/1")) for _ in range(50)]
         await started(app, 50)
         app.release.set()
         assert {r.status_code for r in await asyncio.gather(*held)} == {200}
 
 
-def test_the_gateway_limits_its_requests_in_flight_unless_told_not_to() -> None:
+def test_outside_a_request_nothing_is_counted() -> None:
+    admission = Admission(1)
+    admission.admit()
+    admission.admit()
+    assert admission.holding == 0
+
+
+def test_the_gateway_takes_the_limit_from_its_settings() -> None:
     assert GatewaySettings().max_requests_in_flight == 256
-    assert GatewaySettings(max_requests_in_flight=0).max_requests_in_flight == 0
-
-
-def test_the_gateway_app_takes_the_limit_from_its_settings() -> None:
     app = create_app(GatewaySettings(max_requests_in_flight=7))
+    assert app.state.admission.limit == 7
     [ours] = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
-    assert ours.kwargs["max_in_flight"] == 7
+    assert ours.kwargs["admission"] is app.state.admission
