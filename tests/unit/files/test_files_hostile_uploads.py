@@ -190,6 +190,33 @@ def test_data_after_an_images_end_is_refused(content: bytes, filename: str) -> N
     assert "follows the end" in str(refused)
 
 
+HTML = b"<html><body><script>alert(document.domain)</script></body></html>"
+OPEN_ENDED_FTYP = b"\x00\x00\x00\x00ftyp"  # a box header of size 0: "to the end of the file"
+
+
+@pytest.mark.parametrize(
+    ("content", "filename"),
+    [
+        (samples.jpeg() + OPEN_ENDED_FTYP + HTML, "photo.jpg"),
+        (samples.jpeg() + OPEN_ENDED_FTYP + samples.windows_exe(), "photo.jpg"),
+        (OPEN_ENDED_FTYP + b"heic\x00\x00\x00\x00" + samples.pdf(), "IMG_0001.heic"),
+        (OPEN_ENDED_FTYP + b"heic\x00\x00\x00\x00" + HTML, "IMG_0001.heic"),
+    ],
+    ids=["jpeg-ftyp0-html", "jpeg-ftyp0-exe", "heic-ftyp0-pdf", "heic-ftyp0-html"],
+)
+def test_only_media_data_may_run_to_the_end_of_the_file(content: bytes, filename: str) -> None:
+    """Otherwise a box header of eight bytes would let anything follow an image."""
+    refused = refusal(content, filename)
+    assert isinstance(refused, FileDamaged)
+    assert "only the media data box may run to the end" in str(refused)
+
+
+def test_a_motion_photos_video_may_end_with_open_ended_media_data() -> None:
+    ftyp = struct.pack(">I", 20) + b"ftypmp42" + b"\x00\x00\x00\x00" + b"isom"
+    video = ftyp + b"\x00\x00\x00\x00mdat" + bytes(range(256)) * 4
+    assert sniff(samples.jpeg() + video, "PXL_0002.MP.jpg") is JPEG
+
+
 def test_data_after_an_images_end_is_refused_as_it_arrives() -> None:
     sniffer = ContentSniffer(".png")
     sniffer.feed(samples.png())

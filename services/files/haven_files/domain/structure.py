@@ -461,6 +461,10 @@ def _boxes_after(first: bytes, what: str) -> Generator[Step, bytes | None, bytes
         if not all(0x20 <= byte <= 0x7E for byte in kind):
             raise damaged(what, "a box header is not valid")
         if size == 0:  # the last box runs to the end of the file
+            # Only media data does that in real files; any other box (an `ftyp`
+            # of size 0 right after a JPEG) would let anything at all follow.
+            if kind != b"mdat":
+                raise damaged(what, "only the media data box may run to the end of the file")
             yield Rest()
             return b""
         if size == 1:
