@@ -38,7 +38,7 @@ class GatewaySettings(HavenSettings):
     auth_cache_entries: int = Field(10_000, ge=1)
     # Requests one gateway process may have waiting on the services; the next
     # that would call one is answered 503 `overloaded` at once (admission.py). 0: no limit.
-    max_requests_in_flight: int = Field(256, ge=0)
+    max_requests_in_flight: int = Field(128, ge=0)
 
     @model_validator(mode="after")
     def _default_cookie_secure(self) -> GatewaySettings:

@@ -98,7 +98,7 @@ def test_outside_a_request_nothing_is_counted() -> None:
 
 
 def test_the_gateway_takes_the_limit_from_its_settings() -> None:
-    assert GatewaySettings().max_requests_in_flight == 256
+    assert GatewaySettings().max_requests_in_flight == 128
     app = create_app(GatewaySettings(max_requests_in_flight=7))
     assert app.state.admission.limit == 7
     [ours] = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
