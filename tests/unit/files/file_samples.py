@@ -7,6 +7,7 @@ import os
 import struct
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 
 
 def pdf(body_bytes: int = 2000) -> bytes:
@@ -157,12 +158,9 @@ def eml() -> bytes:
     )
 
 
-def msg() -> bytes:
-    """The parts of an Outlook .msg the sniffer looks at: the OLE header and its root storage."""
-    header = bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 504
-    directory = "Root Entry".encode("utf-16-le").ljust(128, b"\x00")
-    directory += "__properties_version1.0".encode("utf-16-le").ljust(128, b"\x00")
-    return header + os.urandom(4096) + directory + os.urandom(1024)
+def msg(attachment: bytes | None = None) -> bytes:
+    """An Outlook .msg: a real compound file (see outlook_message)."""
+    return outlook_message(attachment)
 
 
 def ole_document() -> bytes:
@@ -241,3 +239,205 @@ def mp4(media_bytes: int = 500) -> bytes:
     """An ISO base media file: ftyp, then an mdat box (a motion photo's video)."""
     ftyp = struct.pack(">I", 20) + b"ftypmp42" + b"\x00\x00\x00\x00" + b"isom"
     return ftyp + struct.pack(">I", 8 + media_bytes) + b"mdat" + os.urandom(media_bytes)
+
+
+# -- OLE compound files, as Outlook writes a .msg -----------------------------
+
+FREE, END_OF_CHAIN, FAT_SECTOR, DIFAT_SECTOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFC
+NO_ENTRY = 0xFFFFFFFF
+MINI_CUTOFF = 4096
+MINI_SECTOR = 64
+
+Tree = dict[str, "bytes | Tree"]
+
+
+@dataclass
+class _Entry:
+    name: str
+    kind: int  # 5 the root, 1 a storage, 2 a stream
+    data: bytes = b""
+    children: list[int] = field(default_factory=list)
+
+
+def _directory_entries(tree: Tree) -> list[_Entry]:
+    """The root, then each storage's children after it (breadth first)."""
+    entries = [_Entry("Root Entry", 5)]
+    pending: list[tuple[int, Tree]] = [(0, tree)]
+    while pending:
+        parent, storage = pending.pop(0)
+        for name, value in storage.items():
+            entries[parent].children.append(len(entries))
+            if isinstance(value, dict):
+                pending.append((len(entries), value))
+                entries.append(_Entry(name, 1))
+            else:
+                entries.append(_Entry(name, 2, value))
+    return entries
+
+
+def _sectors_for(size: int, unit: int) -> int:
+    return -(-size // unit)
+
+
+def compound_file(
+    tree: Tree, version: int = 3, tables_last: bool = False, big_streams_last: bool = True
+) -> bytes:
+    """A compound file holding `tree` (name: stream bytes, or name: storage).
+
+    Streams under 4,096 bytes go in the mini stream, as Outlook's property
+    streams do; larger ones (attachments) in sectors of their own, after the
+    mini stream (or before it, without `big_streams_last`). The FAT and DIFAT
+    sectors come first, or with `tables_last` after everything else.
+    """
+    sector = 512 if version == 3 else 4096
+    per_sector = sector // 4
+    entries = _directory_entries(tree)
+    # A storage's children: its child, then a chain of right siblings in the
+    # order readers compare names (length, then upper case); all black.
+    child: dict[int, int] = {}
+    right: dict[int, int] = {}
+    for index, entry in enumerate(entries):
+        ordered = sorted(
+            entry.children, key=lambda i: (len(entries[i].name), entries[i].name.upper())
+        )
+        if ordered:
+            child[index] = ordered[0]
+            right.update(zip(ordered, ordered[1:], strict=False))
+
+    streams = [i for i, entry in enumerate(entries) if entry.kind == 2]
+    big = [i for i in streams if len(entries[i].data) >= MINI_CUTOFF]
+    mini = bytearray()
+    mini_start: dict[int, int] = {}
+    minifat: list[int] = []
+    for i in streams:
+        data = entries[i].data
+        if i in big or not data:
+            continue
+        first, count = len(mini) // MINI_SECTOR, _sectors_for(len(data), MINI_SECTOR)
+        mini_start[i] = first
+        mini += data.ljust(count * MINI_SECTOR, b"\x00")
+        minifat += [first + n + 1 for n in range(count - 1)] + [END_OF_CHAIN]
+    minifat += [FREE] * (-len(minifat) % per_sector)
+
+    # Regions, in sectors: directory, mini FAT, mini stream, big streams.
+    regions: list[tuple[str, int, bytes]] = [
+        ("directory", _sectors_for(len(entries) * 128, sector), b""),
+        ("minifat", len(minifat) // per_sector, struct.pack(f"<{len(minifat)}I", *minifat)),
+        ("mini", _sectors_for(len(mini), sector), bytes(mini)),
+    ]
+    attachments = [
+        (f"stream{i}", _sectors_for(len(entries[i].data), sector), entries[i].data) for i in big
+    ]
+    regions = regions + attachments if big_streams_last else regions[:1] + attachments + regions[1:]
+    data_sectors = sum(count for _, count, _ in regions)
+    fat_count = difat_count = 0
+    while True:  # the FAT and DIFAT sectors are counted in the FAT too
+        total = data_sectors + fat_count + difat_count
+        needed = _sectors_for(total, per_sector)
+        needed_difat = _sectors_for(max(0, needed - 109), per_sector - 1)
+        if (needed, needed_difat) == (fat_count, difat_count):
+            break
+        fat_count, difat_count = needed, needed_difat
+    tables: list[tuple[str, int, bytes]] = [("fat", fat_count, b""), ("difat", difat_count, b"")]
+    layout = regions + tables if tables_last else tables + regions
+    start: dict[str, int] = {}
+    position = 0
+    for name, count, _ in layout:
+        start[name] = position
+        position += count
+
+    fat = [FREE] * (fat_count * per_sector)
+    for name, count, _ in layout:
+        first = start[name]
+        marker = {"fat": FAT_SECTOR, "difat": DIFAT_SECTOR}.get(name)
+        for n in range(count):
+            fat[first + n] = marker or (first + n + 1 if n + 1 < count else END_OF_CHAIN)
+    fat_sectors = list(range(start["fat"], start["fat"] + fat_count))
+    difat: list[int] = []
+    listed = fat_sectors[109:]
+    for n in range(difat_count):
+        chunk = listed[n * (per_sector - 1) : (n + 1) * (per_sector - 1)]
+        following = start["difat"] + n + 1 if n + 1 < difat_count else END_OF_CHAIN
+        difat += chunk + [FREE] * (per_sector - 1 - len(chunk)) + [following]
+
+    directory = bytearray()
+    for index, entry in enumerate(entries):
+        encoded = entry.name.encode("utf-16-le") + b"\x00\x00"
+        if entry.kind == 5:
+            first, size = (start["mini"], len(mini)) if mini else (END_OF_CHAIN, 0)
+        elif entry.kind == 1:
+            first, size = 0, 0
+        elif index in big:
+            first, size = start[f"stream{index}"], len(entry.data)
+        else:
+            first, size = mini_start.get(index, END_OF_CHAIN), len(entry.data)
+        directory += encoded.ljust(64, b"\x00") + struct.pack(
+            "<HBBIII16sIQQIQ",
+            len(encoded),
+            entry.kind,
+            1,  # black
+            NO_ENTRY,
+            right.get(index, NO_ENTRY),
+            child.get(index, NO_ENTRY),
+            b"\x00" * 16,
+            0,
+            0,
+            0,
+            first,
+            size,
+        )
+    contents = {
+        "directory": bytes(directory),
+        "fat": struct.pack(f"<{len(fat)}I", *fat),
+        "difat": struct.pack(f"<{len(difat)}I", *difat),
+    }
+
+    header = struct.pack(
+        "<8s16sHHHHH6sIIIIIIIII",
+        bytes.fromhex("d0cf11e0a1b11ae1"),
+        b"\x00" * 16,
+        0x3E,  # minor version
+        version,
+        0xFFFE,  # byte order
+        9 if version == 3 else 12,  # sector shift
+        6,  # mini sector shift
+        b"\x00" * 6,
+        0 if version == 3 else _sectors_for(len(entries) * 128, sector),  # directory sectors
+        fat_count,
+        start["directory"],
+        0,  # transaction signature
+        MINI_CUTOFF,
+        start["minifat"] if mini else END_OF_CHAIN,
+        len(minifat) // per_sector,
+        start["difat"] if difat_count else END_OF_CHAIN,
+        difat_count,
+    )
+    header += struct.pack("<109I", *(fat_sectors[:109] + [FREE] * (109 - min(109, fat_count))))
+    out = bytearray(header.ljust(sector, b"\x00"))
+    for name, count, data in layout:
+        out += contents.get(name, data).ljust(count * sector, b"\x00")
+    return bytes(out)
+
+
+def outlook_message(
+    attachment: bytes | None = None,
+    version: int = 3,
+    tables_last: bool = False,
+    big_streams_last: bool = True,
+) -> bytes:
+    """A .msg as Outlook lays it out: property streams, and an attachment's data
+    (PidTagAttachDataBinary, stored as it is) in a storage of its own."""
+    tree: Tree = {
+        "__properties_version1.0": os.urandom(32 + 16 * 12),
+        "__substg1.0_0037001F": "About Monday".encode("utf-16-le"),
+        "__substg1.0_1000001F": ("Please call me. " * 40).encode("utf-16-le"),
+        "__substg1.0_0C1F001F": "parent@example.org".encode("utf-16-le"),
+        "__nameid_version1.0": {"__substg1.0_00020102": os.urandom(16)},
+    }
+    if attachment is not None:
+        tree["__attach_version1.0_#00000000"] = {
+            "__properties_version1.0": os.urandom(8 + 16 * 6),
+            "__substg1.0_3707001F": "letter.docx".encode("utf-16-le"),
+            "__substg1.0_37010102": attachment,
+        }
+    return compound_file(tree, version, tables_last, big_streams_last)

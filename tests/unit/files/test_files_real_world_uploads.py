@@ -6,7 +6,6 @@ every reader; and next to it, the hostile file that looks most like it.
 
 from __future__ import annotations
 
-import os
 import struct
 
 import pytest
@@ -57,35 +56,10 @@ def test_a_samsung_motion_photo_is_a_jpeg() -> None:
     assert sniff(photo, "20240105_101500.jpg") is JPEG
 
 
-def _outlook_message_with_attachment(attachment: bytes) -> bytes:
-    """An Outlook .msg laid out as a compound file: header, FAT sector, directory
-    sectors (with the message's property storage), the attachment's data stream
-    (PidTagAttachDataBinary is stored as it is, uncompressed) padded to whole
-    sectors, then the mini stream of the small properties."""
-    sector = 512
-    header = bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 504
-    fat = b"\xff\xff\xff\xff" * (sector // 4)
-    directory = b"".join(
-        name.encode("utf-16-le").ljust(128, b"\x00")
-        for name in (
-            "Root Entry",
-            "__properties_version1.0",
-            "__substg1.0_0037001F",
-            "__attach_version1.0_#00000000",
-            "__substg1.0_37010102",
-            "__substg1.0_3707001F",
-        )
-    )
-    directory = directory.ljust(-(-len(directory) // sector) * sector, b"\x00")
-    stream = attachment.ljust(-(-len(attachment) // sector) * sector, b"\x00")
-    mini_stream = os.urandom(8 * 1024)
-    return header + fat + directory + stream + mini_stream
-
-
 def test_an_outlook_message_with_a_word_attachment_is_a_message() -> None:
     """Staff drag an email from Outlook to keep it with the record; if it carried
     a Word document, the document's bytes (a ZIP) sit inside the .msg as they are."""
-    message = _outlook_message_with_attachment(samples.docx(padding=20_000))
+    message = samples.msg(samples.docx(padding=20_000))
     assert sniff(message, "Email from parent.msg") is MSG
 
 
@@ -117,7 +91,7 @@ def test_a_zip_inside_a_samsung_trailer_is_still_a_polyglot() -> None:
 
 
 def test_a_zip_appended_to_an_outlook_message_with_an_attachment_is_refused() -> None:
-    message = _outlook_message_with_attachment(samples.docx(padding=20_000))
+    message = samples.msg(samples.docx(padding=20_000))
     with pytest.raises(FileTypeNotAllowed, match="ZIP archive"):
         sniff(message + samples.plain_zip(), "Email from parent.msg")
 

@@ -13,10 +13,13 @@ decided at the end:
   the directory declares refuses zip bombs without unpacking anything;
 - Outlook messages share the OLE compound-file signature with .doc, .xls and
   .msi, so the stream is searched for the storage that only a message has;
+  its FAT is read as it passes, and the file must end with the last sector
+  the FAT uses (then at most padding);
 - plain text must be valid UTF-8 without NUL bytes to its last byte;
 - no file but a ZIP package may end with a ZIP archive (a polyglot such as a
   GIF or PDF that is also a JAR or ZIP, read from its end); an Outlook
-  message only not with one appended, as its attachments are stored whole.
+  message stores its attachments whole, ZIPs among them, so one appended to
+  it is found as data after its last sector instead.
 
 The refusals: FileTypeNotAllowed (not a kind Haven accepts, or two at once),
 FileDamaged (cut short or broken), UnsafeArchive (a zip bomb).
@@ -32,6 +35,7 @@ from __future__ import annotations
 import codecs
 import re
 import struct
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +59,11 @@ from haven_files.domain.kinds import (
     FileKind,
 )
 from haven_files.domain.structure import (
+    PADDING,
+    PADDING_ALLOWANCE,
     Steps,
     Walk,
+    damaged,
     gif_steps,
     heic_steps,
     jpeg_steps,
@@ -256,7 +263,7 @@ def check_zip_expansion(directory: ZipDirectory, max_unpacked_bytes: int) -> Non
             )
 
 
-def holds_zip_end(tail: bytes, total_size: int, at_the_very_end: bool = False) -> bool:
+def holds_zip_end(tail: bytes, total_size: int) -> bool:
     """Whether a ZIP reader would find an archive at the end of this file.
 
     Readers look for the end record in the last 64 KiB and follow it to a
@@ -266,25 +273,17 @@ def holds_zip_end(tail: bytes, total_size: int, at_the_very_end: bool = False) -
     directory before it, or one too large to have been kept, is refused;
     random bytes match that by chance about once in 2**80.
 
-    With `at_the_very_end`, only an end record whose comment runs exactly to
-    the end of the file counts: that is what an appended archive looks like,
-    and what strict readers (Java's, for a JAR) require. A container that
-    stores other files as they are (an Outlook message carrying a .docx) has
-    their end records inside it, followed by more of its own data.
+    The end record's comment need not reach the end of the file: Python's
+    zipfile finds an archive with bytes after it.
     """
     search_from = max(0, len(tail) - _EOCD.size - 0xFFFF)
     end = len(tail)
     while (end := tail.rfind(b"PK\x05\x06", search_from, end)) >= 0:
         if end + _EOCD.size <= len(tail):
-            _, disk, directory_disk, on_disk, count, directory_size, _, comment_length = (
-                _EOCD.unpack_from(tail, end)
+            _, disk, directory_disk, on_disk, count, directory_size, _, _ = _EOCD.unpack_from(
+                tail, end
             )
-            reaches_the_end = end + _EOCD.size + comment_length == len(tail)
-            if (
-                disk == directory_disk == 0
-                and on_disk == count
-                and (reaches_the_end or not at_the_very_end)
-            ):
+            if disk == directory_disk == 0 and on_disk == count:
                 start = end - directory_size
                 if directory_size == 0 or start < 0 and len(tail) < total_size:
                     return True
@@ -465,21 +464,157 @@ def _signed(kind: FileKind, tail: _Tail) -> _Family:
     return _Structured(kind, Walk(what, end, steps(), junk_allowance=junk), tail)
 
 
+# -- OLE compound files (.msg) ----------------------------------------------
+#
+# A compound file is a header sector, then sectors of 512 bytes (version 3) or
+# 4,096 (version 4), sector n at (n + 1) * size. The FAT gives each sector's
+# next sector, or marks it free; its own sectors are listed in the header
+# (the first 109) and in a chain of DIFAT sectors. The file ends with the last
+# sector the FAT marks in use (the last may be cut short, as some writers
+# leave it). After it, free sectors the FAT describes may hold anything but
+# an archive; anything beyond what the FAT describes, but padding, is a
+# second file.
+
+_OLE_HEADER = struct.Struct("<8s16sHHHHH6sIIIIIIIII")
+_OLE_HEADER_FAT = struct.Struct("<109I")
+OLE_HEADER_BYTES = 512
+_OLE_SECTOR_SHIFTS = {3: 9, 4: 12}  # major version: sector shift
+_FREE_SECTOR = 0xFFFFFFFF
+
+
 class _OleCompound(_Family):
-    def __init__(self) -> None:
+    """An Outlook message: the storage only a message has, and nothing after its last sector.
+
+    It stores its attachments as they are (a .docx or .zip among them, with
+    their ZIP end records), so no ZIP is looked for in it: an archive appended
+    to it is data after its end. The FAT is read as it streams past, a few
+    bytes kept per sector (where its last entry in use ends, in case it turns
+    out to be a FAT sector that a later DIFAT sector lists).
+    """
+
+    def __init__(self, tail: _Tail) -> None:
         super().__init__([MSG])
+        self._tail = tail
         self._carry = b""
         self._seen = False
+        self._pending = bytearray()  # bytes not yet a whole sector
+        self._problem: str | None = None  # why the sectors cannot be followed
+        self._sector_size = 0  # 0 until the header is read
+        self._fat_count = 0
+        self._fat_sectors: list[int] = []  # in FAT order, as far as known
+        self._difat_left = 0
+        self._next_difat = _FREE_SECTOR
+        self._header_left = 0  # bytes of the header sector still to pass over
+        self._sector = 0  # the index of the next whole sector
+        self._used = array("H")  # per sector: bytes up to its last entry not free
 
     def feed(self, chunk: bytes) -> None:
-        if self._seen:
+        if not self._seen:
+            window = self._carry + chunk
+            self._seen = MSG_MARKER in window
+            self._carry = window[-(len(MSG_MARKER) - 1) :]
+        if self._problem is None:
+            self._pending += chunk
+            self._read_sectors()
+
+    def _read_header(self) -> None:
+        fields = _OLE_HEADER.unpack_from(self._pending)
+        major, byte_order, shift, mini_shift = fields[3:7]
+        fat_count, difat_start, difat_count = fields[9], fields[15], fields[16]
+        if byte_order != 0xFFFE or _OLE_SECTOR_SHIFTS.get(major) != shift or mini_shift != 6:
+            self._problem = "its compound-file header is not valid"
             return
-        window = self._carry + chunk
-        self._seen = MSG_MARKER in window
-        self._carry = window[-(len(MSG_MARKER) - 1) :]
+        self._sector_size = 1 << shift
+        self._header_left = self._sector_size
+        self._fat_count = fat_count
+        in_header = _OLE_HEADER_FAT.unpack_from(self._pending, _OLE_HEADER.size)
+        self._fat_sectors = list(in_header[: min(fat_count, len(in_header))])
+        self._difat_left = difat_count
+        self._next_difat = difat_start
+
+    def _read_sectors(self) -> None:
+        if not self._sector_size:
+            if len(self._pending) < OLE_HEADER_BYTES:
+                return
+            self._read_header()
+            if self._problem is not None:
+                return
+        if self._header_left:
+            passed = min(self._header_left, len(self._pending))
+            del self._pending[:passed]
+            self._header_left -= passed
+        size = self._sector_size
+        whole = len(self._pending) // size * size
+        if not whole:
+            return
+        data = bytes(self._pending[:whole])
+        del self._pending[:whole]
+        for start in range(0, whole, size):
+            self._add_sector(data[start : start + size])
+
+    def _add_sector(self, sector: bytes) -> None:
+        self._used.append(len(sector.rstrip(b"\xff")))
+        if self._difat_left and self._sector == self._next_difat:
+            entries = struct.unpack(f"<{len(sector) // 4}I", sector[: len(sector) // 4 * 4])
+            self._fat_sectors.extend(entries[:-1])
+            self._difat_left -= 1
+            self._next_difat = entries[-1] if entries else _FREE_SECTOR
+            if self._difat_left and self._next_difat <= self._sector:
+                # Writers chain DIFAT sectors forward, as they add them at the end.
+                self._problem = "its DIFAT sectors are chained backwards"
+        self._sector += 1
 
     def finish(self, total_size: int) -> list[FileKind]:
-        return [MSG] if self._seen else []
+        if not self._seen:
+            return []
+        if self._problem is None and not self._sector_size:
+            self._problem = "it is shorter than its header"
+        if self._problem is not None:
+            raise damaged("MSG", self._problem)
+        if self._pending:
+            self._add_sector(bytes(self._pending))  # a last sector cut short
+            self._pending.clear()
+        end = self._end()
+        size = self._sector_size
+        if total_size <= end - size:
+            raise FileDamaged(
+                "the MSG ends before the last sector its FAT uses: it looks cut short"
+            )
+        after = total_size - end
+        if after <= 0:
+            return self.kinds
+        trailer = self._tail.last()[-after:]
+        if after <= PADDING_ALLOWANCE and not trailer.translate(None, PADDING):
+            return self.kinds
+        if holds_zip_end(trailer, after):
+            raise FileTypeNotAllowed(
+                "the MSG ends with a ZIP archive: a file that is also an archive is refused"
+            )
+        if total_size <= (self._fat_count * (size // 4) + 1) * size:
+            # Sectors the FAT describes as free: a writer may leave them at the
+            # end with whatever they held (the bytes of streams it deleted).
+            # Not a second file, unless a ZIP reader would find one there.
+            return self.kinds
+        raise FileTypeNotAllowed(
+            "more data follows the end of the MSG: a file with a second file after it is refused"
+        )
+
+    def _end(self) -> int:
+        """Where the last sector the FAT marks in use ends."""
+        if self._difat_left or len(self._fat_sectors) < self._fat_count:
+            raise damaged("MSG", "its FAT is not all listed (the DIFAT chain stops short)")
+        per_sector = self._sector_size // 4
+        last = -1
+        for position, sector in enumerate(self._fat_sectors[: self._fat_count]):
+            if sector >= len(self._used):
+                raise FileDamaged(
+                    "the MSG ends before the last sector its FAT uses: it looks cut short"
+                )
+            if used := self._used[sector]:
+                last = max(last, position * per_sector + (used + 3) // 4 - 1)
+        if last < 0:
+            raise damaged("MSG", "its FAT marks no sector in use")
+        return (last + 2) * self._sector_size
 
 
 class _Text(_Family):
@@ -556,10 +691,10 @@ class ContentSniffer:
             if not self._head:
                 raise FileTypeNotAllowed("the file is empty")
             self._family = self._recognise(complete=True)
-        # An OLE compound file (.msg) stores its attachments as they are, so
-        # only an archive appended to it is refused (see holds_zip_end).
-        if not isinstance(self._family, _ZipPackage) and holds_zip_end(
-            self._tail.last(), self._size, at_the_very_end=isinstance(self._family, _OleCompound)
+        # A ZIP package is one archive; an OLE compound file (.msg) stores its
+        # attachments as they are, and is followed to its last sector instead.
+        if not isinstance(self._family, (_ZipPackage, _OleCompound)) and holds_zip_end(
+            self._tail.last(), self._size
         ):
             what = self._family.kinds[0].name.upper() if self._family.kinds else "file"
             raise FileTypeNotAllowed(
@@ -580,7 +715,7 @@ class ContentSniffer:
         elif head.startswith(ZIP_LOCAL_HEADER):
             family = _ZipPackage(head, self._tail, self.max_unpacked_bytes)
         elif head.startswith(OLE_SIGNATURE):
-            family = _OleCompound()
+            family = _OleCompound(self._tail)
         elif b"\x00" not in head:
             text_kinds = [EML] if looks_like_email(head, complete) else []
             if _utf8_so_far(head):
