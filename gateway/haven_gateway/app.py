@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from haven_gateway import web
-from haven_gateway.admission import Admission
+from haven_gateway.admission import OVERLOADED, SHED, Admission
 from haven_gateway.auth_cache import AuthCache
 from haven_gateway.field_paths import field_errors
 from haven_gateway.inputs import storable_parameters
@@ -117,6 +117,8 @@ def is_file_upload(scope: Scope) -> bool:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, error: Problem) -> Response:
+        if error.code == OVERLOADED:
+            SHED.inc()
         return error.response()
 
     @app.exception_handler(RequestValidationError)

@@ -176,10 +176,17 @@ class RequestContextMiddleware:
         forget = self.auth_cache if changes_accounts(method, path) else None
         status = 0
 
+        admission = self.admission
+        place, place_token = admission.begin() if admission is not None else (None, None)
+
         async def send_answer(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if admission is not None and place is not None:
+                    # Its calls are done (a download's stream is its own pace):
+                    # a client slow to read the answer holds no place.
+                    admission.release(place)
                 if forget is not None and status < 400:
                     forget.clear()
                 message = dict(message)
@@ -188,8 +195,6 @@ class RequestContextMiddleware:
 
         max_bytes = self.max_body_bytes
         exempt = self.body_limit_exempt
-        admission = self.admission
-        place = admission.begin() if admission is not None else None
         try:
             if max_bytes is not None and not (exempt is not None and exempt(scope)):
                 await with_body_limit(self.app, scope, receive, send_answer, max_bytes)
@@ -202,8 +207,8 @@ class RequestContextMiddleware:
             problem = Problem(500, "internal_error", "Something went wrong on our side.")
             await problem.response()(scope, receive, send_answer)
         finally:
-            if admission is not None and place is not None:
-                admission.end(place)
+            if admission is not None and place is not None and place_token is not None:
+                admission.end(place, place_token)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             observe_http(method, route, status or 500, started)
             if path not in QUIET_PATHS:

@@ -175,7 +175,7 @@ class UploadStream:
         return self._call is not None
 
     async def start(self, school_id: str, started: FileStarted) -> None:
-        self._peers.admission.admit()
+        self._peers.admission.for_transfer()
         self._call = self._peers.files.Upload(
             timeout=self._peers.settings.transfer_deadline_seconds, metadata=metadata(self._token)
         )

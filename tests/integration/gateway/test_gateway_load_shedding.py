@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from prometheus_client import REGISTRY
 
+from haven_gateway.app import create_app
 from haven_gateway.settings import GatewaySettings
 
 from .gateway_doubles import settings_for
@@ -74,3 +77,27 @@ async def test_a_client_trickling_a_body_holds_no_place(client, doubles) -> None
     for rest, task in zip(rest_of_bodies, slow, strict=True):
         rest.set()
         assert (await task).status_code == 401
+
+
+async def test_every_refusal_is_counted_even_of_requests_sharing_one_question(doubles) -> None:  # type: ignore[no-untyped-def]
+    """Requests for one session share one question to identity (the auth cache); refused,
+    each is a request shed, and the metric the alert reads counts each."""
+    app = create_app(
+        settings_for(doubles.address, max_requests_in_flight=1, auth_cache_seconds=1.0)
+    )
+    shed_before = REGISTRY.get_sample_value("haven_http_requests_shed_total") or 0.0
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            doubles.identity.hold = asyncio.Event()
+            waiting = asyncio.ensure_future(client.get("/api/v1/me", headers=ALICE))
+            while not doubles.record.of("Authenticate"):
+                await asyncio.sleep(0.01)
+            refused = await asyncio.gather(
+                *(client.get("/api/v1/me", headers=BOB) for _ in range(3))
+            )
+            assert [r.json()["code"] for r in refused] == ["overloaded"] * 3
+            doubles.identity.hold.set()
+            assert (await waiting).status_code == 200
+    shed = REGISTRY.get_sample_value("haven_http_requests_shed_total") or 0.0
+    assert shed - shed_before == 3

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from haven_gateway.admission import Admission
 from haven_gateway.app import create_app
+from haven_gateway.problems import Problem
 from haven_gateway.request_context import RequestContextMiddleware
 from haven_gateway.settings import GatewaySettings
 
@@ -24,8 +26,6 @@ class CallingApp:
         self.calling = 0
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        from haven_gateway.problems import Problem
-
         try:
             for _ in range(int(scope["path"].rsplit("/", 1)[-1] or 1)):
                 self.admission.admit()
@@ -103,3 +103,57 @@ def test_the_gateway_takes_the_limit_from_its_settings() -> None:
     assert app.state.admission.limit == 7
     [ours] = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
     assert ours.kwargs["admission"] is app.state.admission
+
+
+async def test_a_client_slow_to_read_its_answer_holds_no_place() -> None:
+    """Its calls are done once its answer starts (a download streams at the client's pace)."""
+    admission = Admission(1)
+    reading = asyncio.Event()
+
+    async def downloading(scope, receive, send):  # type: ignore[no-untyped-def]
+        admission.admit()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        await reading.wait()  # the client reads the rest slowly
+        await send({"type": "http.response.body", "body": b"rest"})
+
+    middleware = RequestContextMiddleware(downloading, admission=admission)
+    sent: list[dict] = []
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/files/f-1/content", "headers": []}
+    download = asyncio.ensure_future(middleware(scope, receive, send))
+    for _ in range(100):
+        if len(sent) >= 2:
+            break
+        await asyncio.sleep(0.005)
+    assert admission.holding == 0  # answering, not waiting on a service
+    reading.set()
+    await download
+    assert admission.holding == 0
+
+
+async def test_an_upload_is_refused_when_full_but_holds_no_place_while_its_body_arrives() -> None:
+    admission = Admission(1)
+    place, token = admission.begin()
+    admission.admit()  # it asked identity first
+    assert admission.holding == 1
+    admission.for_transfer()  # then its body starts: the place is given back
+    assert (admission.holding, place.taken) == (0, False)
+    admission.end(place, token)
+    assert admission.holding == 0
+
+    other, other_token = admission.begin()
+    admission.admit()  # another request waits on a service
+    upload, upload_token = admission.begin()
+    with pytest.raises(Problem) as refused:
+        admission.for_transfer()
+    assert (refused.value.status, refused.value.code) == (503, "overloaded")
+    admission.end(upload, upload_token)
+    admission.end(other, other_token)
+    assert admission.holding == 0
