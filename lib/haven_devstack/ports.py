@@ -51,6 +51,12 @@ def reserve(ports: Iterable[int]) -> None:
         _handed_out.update(ports)
 
 
+def is_reserved(port: int) -> bool:
+    """Whether ``port`` is one of Haven's own (RESERVED_PORTS) or was reserved or handed out."""
+    with _lock:
+        return port in RESERVED_PORTS or port in _handed_out
+
+
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     """True if nothing listens on ``host:port`` and we could bind it now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

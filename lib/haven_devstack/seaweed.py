@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from haven_devstack.ports import free_port, port_is_free
+from haven_devstack.ports import free_port, is_reserved, port_is_free
 from haven_devstack.server import ManagedServer, clean_env
 
 # Internal components, each with an HTTP and a gRPC port besides S3's own.
@@ -166,8 +166,11 @@ class LocalS3(ManagedServer):
             saved = {k: int(v) for k, v in json.loads(path.read_text()).items()}
         except (OSError, ValueError):
             saved = {}
+        # Ports saved by an earlier run are reused while free, unless a stack has
+        # since reserved one for its own processes (a replica's port, say).
         if set(saved) != set(_INTERNAL) or not all(
-            port_is_free(p, self.host) and p != self.port for p in saved.values()
+            port_is_free(p, self.host) and p != self.port and not is_reserved(p)
+            for p in saved.values()
         ):
             saved = {}
             for name in _INTERNAL:

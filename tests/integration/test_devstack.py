@@ -286,19 +286,28 @@ def test_a_stack_keeps_its_own_ports_from_the_servers_and_refuses_taken_ones(
     """Replica ports are fixed (the service's port + 100 per replica) but nobody listens on
     them until the services start: ports handed to servers meanwhile (SeaweedFS picks
     eight) must avoid them, and a port already taken is named before anything starts."""
+    import json
     import socket
 
+    from haven_devstack.ports import is_reserved
+    from haven_devstack.seaweed import _INTERNAL
     from haven_devstack.stack import Stack, StackPorts
 
     ports = StackPorts.free()
     stack = Stack(tmp_path / "var", ports, replicas={"files": 2})
     replica_port = stack.service_ports["files"][1]
     assert replica_port == ports.files + 100
-    # free_port() asks the kernel, which cannot be steered onto a given port: check the
-    # set it consults instead.
-    from haven_devstack import ports as port_picking
-
-    assert set(stack.own_ports().values()) <= port_picking._handed_out
+    # free_port() asks the kernel, which cannot be steered onto a given port: check what
+    # it consults instead.
+    assert all(is_reserved(port) for port in stack.own_ports().values())
+    # Nor may SeaweedFS reuse such a port that an earlier run saved for it.
+    s3_dir = tmp_path / "s3"
+    s3_dir.mkdir()
+    saved = {name: free_port() for name in _INTERNAL}
+    saved[next(iter(saved))] = replica_port
+    (s3_dir / "ports.json").write_text(json.dumps(saved))
+    chosen = LocalS3(s3_dir, free_port())._choose_ports()
+    assert replica_port not in chosen.values()
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", replica_port))
