@@ -310,7 +310,9 @@ async def test_a_try_that_outlasts_its_cut_off_is_recorded_unknown_and_sent_agai
         await database.dispose()
 
 
-def test_a_try_is_always_cut_off_before_its_lease_ends() -> None:
+@pytest.mark.parametrize("cutoff", [0.0, -1.0, 35.1, 60.0])
+def test_a_try_is_always_cut_off_before_its_lease_ends(cutoff: float) -> None:
+    """With a 5 s timeout the lease is 40 s, renewed when less than a try and 5 s remain."""
     with pytest.raises(ValueError, match="before the lease"):
         EmailDispatcher(
             None,  # type: ignore[arg-type]
@@ -319,5 +321,5 @@ def test_a_try_is_always_cut_off_before_its_lease_ends() -> None:
             listen_url="postgresql://unused",
             sender="x@example.org",
             send_timeout_seconds=5.0,
-            try_cutoff_seconds=60.0,
+            try_cutoff_seconds=cutoff,
         )

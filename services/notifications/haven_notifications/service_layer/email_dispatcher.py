@@ -58,9 +58,13 @@ class EmailDispatcher:
         # The whole of one try (connect, greeting, EHLO, TLS, login, MAIL, RCPT,
         # DATA: the send timeout bounds each step, not their sum) is cut off
         # here, so that it ends while the claim is still ours.
-        self.one_try = try_cutoff_seconds or 2 * send_timeout_seconds + 5
-        if self.one_try >= self.lease.total_seconds():
-            raise ValueError("a try must be cut off well before the lease on its email ends")
+        self.one_try = (
+            2 * send_timeout_seconds + 5 if try_cutoff_seconds is None else try_cutoff_seconds
+        )
+        if not 0 < self.one_try <= self.lease.total_seconds() - RENEW_MARGIN_SECONDS:
+            raise ValueError(
+                "a try must take some time, and be cut off well before the lease on its email ends"
+            )
         self._wakeup = PgWakeup(listen_url, NOTIFY_CHANNEL)
 
     async def run(self, stopping: asyncio.Event) -> None:
