@@ -222,7 +222,11 @@ async def fixed_rate(base_url: str, world: World, rate: float, seconds: float) -
                         latencies.append((time.perf_counter() - due) * 1000)
                         return
                     failures += 1
-                    key = f"{reply.status} {json.loads(answer).get('code', '')}"
+                    try:
+                        code = json.loads(answer).get("code", "")
+                    except ValueError:  # not problem+json (a proxy's page, say)
+                        code = answer[:40].decode("latin-1")
+                    key = f"{reply.status} {code}"
             except (aiohttp.ClientError, TimeoutError) as error:
                 failures += 1
                 key = type(error).__name__
