@@ -48,6 +48,13 @@ async def started(app: CallingApp, count: int) -> None:
     raise AssertionError(f"only {app.calling} of {count} requests got as far as their calls")
 
 
+async def holding(app: CallingApp, client: httpx.AsyncClient, count: int, path: str) -> list:  # type: ignore[type-arg]
+    """`count` requests to `path`, each waiting in the app once its calls are made."""
+    held = [asyncio.ensure_future(client.get(path)) for _ in range(count)]
+    await started(app, count)
+    return held
+
+
 def client_for(admission: Admission) -> tuple[CallingApp, httpx.AsyncClient]:
     app = CallingApp(admission)
     transport = httpx.ASGITransport(app=RequestContextMiddleware(app, admission=admission))
@@ -58,8 +65,7 @@ async def test_one_place_per_request_however_many_calls_it_makes() -> None:
     admission = Admission(2)
     app, client = client_for(admission)
     async with client:
-        held = [asyncio.ensure_future(client.get("/call/3")) for _ in range(2)]
-        await started(app, 2)
+        held = await holding(app, client, 2, "/call/3")
         assert admission.holding == 2
         refused = await client.get("/call/1")
         assert (refused.status_code, refused.json()["code"]) == (503, "overloaded")
@@ -84,8 +90,7 @@ async def test_no_limit_when_it_is_zero() -> None:
     admission = Admission(0)
     app, client = client_for(admission)
     async with client:
-        held = [asyncio.ensure_future(client.get("/call/1")) for _ in range(50)]
-        await started(app, 50)
+        held = await holding(app, client, 50, "/call/1")
         app.release.set()
         assert {r.status_code for r in await asyncio.gather(*held)} == {200}
 
