@@ -87,10 +87,7 @@ class AuthCache:
         generation: int,
     ) -> identity_pb2.AuthenticateResponse:
         try:
-            answer = await ask()
-            if generation == self._generation and self._entries is not None:
-                self._entries[key] = answer
-            return answer
+            return self._keep(key, await ask(), generation)
         finally:
             if generation == self._generation:
                 self._asking.pop(key, None)
@@ -107,9 +104,14 @@ class AuthCache:
         """Identity's answer, always asked (it checks a CSRF token), and remembered for the
         session's other requests unless the memory was emptied while identity was asked."""
         generation = self._generation
-        answer = await ask()
-        if generation == self._generation and self._entries is not None:
-            self._entries[self._key(session_token)] = answer
+        return self._keep(self._key(session_token), await ask(), generation)
+
+    def _keep(
+        self, key: bytes, answer: identity_pb2.AuthenticateResponse, asked_in: int
+    ) -> identity_pb2.AuthenticateResponse:
+        """Remember `answer` unless the memory was emptied since it was asked for."""
+        if asked_in == self._generation and self._entries is not None:
+            self._entries[key] = answer
         return answer
 
     def clear(self) -> None:

@@ -4,9 +4,8 @@ In the order it happens: the request's trace (continuing the client's
 `traceparent`), identity-header stripping, the request id (and structlog's
 request context), the request's place among those waiting on the services
 (admission.py), the body limit, the auth cache's forgetting after account
-changes, the response headers every answer
-carries, a last-resort problem+json 500, the request's metrics and its
-access-log line.
+changes, the response headers every answer carries, a last-resort
+problem+json 500, the request's metrics and its access-log line.
 
 One layer rather than one middleware each: every ASGI layer costs a coroutine
 and a wrapped `send` on every request, and the gateway answers most requests
@@ -115,7 +114,7 @@ class RequestContextMiddleware:
 
     `admission` (admission.py) counts the requests waiting on the services: a
     request takes its place at its first call to a service, and gives it back
-    here when it ends.
+    here when its answer starts or it ends. Without one, nothing is limited.
     """
 
     def __init__(
@@ -131,7 +130,7 @@ class RequestContextMiddleware:
         self.auth_cache = auth_cache
         self.max_body_bytes = max_body_bytes
         self.body_limit_exempt = body_limit_exempt
-        self.admission = admission
+        self.admission = admission or Admission(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,16 +176,15 @@ class RequestContextMiddleware:
         status = 0
 
         admission = self.admission
-        place, place_token = admission.begin() if admission is not None else (None, None)
+        place, place_token = admission.begin()
 
         async def send_answer(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if admission is not None and place is not None:
-                    # Its calls are done (a download's stream is its own pace):
-                    # a client slow to read the answer holds no place.
-                    admission.release(place)
+                # Its calls are done (a download's stream is its own pace):
+                # a client slow to read the answer holds no place.
+                admission.release(place)
                 if forget is not None and status < 400:
                     forget.clear()
                 message = dict(message)
@@ -207,8 +205,7 @@ class RequestContextMiddleware:
             problem = Problem(500, "internal_error", "Something went wrong on our side.")
             await problem.response()(scope, receive, send_answer)
         finally:
-            if admission is not None and place is not None and place_token is not None:
-                admission.end(place, place_token)
+            admission.end(place, place_token)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             observe_http(method, route, status or 500, started)
             if path not in QUIET_PATHS:
